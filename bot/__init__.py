@@ -1,0 +1,1 @@
+"""The application: settings, database, Slack app, CLI, and the wiring of monitoring and fixes."""

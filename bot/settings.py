@@ -1,0 +1,543 @@
+"""Configuration: one TOML file for the monitored services, secrets only from the environment.
+
+`load_settings()` is called once, in `main()`; the frozen `Settings` it returns is passed down
+explicitly. No other module reads `os.environ`.
+
+Errors: every problem raises `ConfigError`, whose message names the key, where it came from (the file
+or the environment variable) and an example of a valid value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "DEFAULT_CONFIG_NAME",
+    "ApplySettings",
+    "ConfigError",
+    "DetectorThresholds",
+    "LLMSettings",
+    "RailwayTarget",
+    "Secrets",
+    "ServiceSettings",
+    "Settings",
+    "SlackSettings",
+    "load_settings",
+    "parse_duration",
+]
+
+DEFAULT_CONFIG_NAME = "agent.toml"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+class ConfigError(Exception):
+    """The configuration is missing a value or holds an invalid one."""
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Return seconds for `300`, `"300s"`, `"5m"`, `"1.5h"`, `"250ms"`, `"2d"`."""
+    if isinstance(value, bool):
+        raise ValueError('expected a duration such as 300, "5m" or "1h"')
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f'expected a duration such as 300, "5m" or "1h", got {value!r}')
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("a duration must be greater than zero")
+    return seconds
+
+
+Duration = Annotated[float, Field(gt=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _durations(cls, value: Any, info: Any) -> Any:
+        # Fields whose name ends with _seconds accept "5m"-style durations too.
+        if info.field_name.endswith("_seconds") and isinstance(value, str):
+            return parse_duration(value)
+        return value
+
+
+class DetectorThresholds(_Section):
+    """When a group of log events becomes an anomaly. All counts are within `window_seconds`."""
+
+    window_seconds: Duration = Field(900, json_schema_extra={"example": '"15m"'})
+    error_repeat: int = Field(3, ge=1, json_schema_extra={"example": "3"})
+    truncation_repeat: int = Field(2, ge=1, json_schema_extra={"example": "2"})
+    slow_ms: float = Field(2000, gt=0, json_schema_extra={"example": "2000"})
+    slow_repeat: int = Field(1, ge=1, json_schema_extra={"example": "1"})
+    spike_factor: float = Field(10.0, gt=1, json_schema_extra={"example": "10"})
+    spike_min_count: int = Field(15, ge=2, json_schema_extra={"example": "15"})
+    new_error_baseline_seconds: Duration = Field(3600, json_schema_extra={"example": '"1h"'})
+    cooldown_seconds: Duration = Field(3600, json_schema_extra={"example": '"1h"'})
+
+
+class RailwayTarget(_Section):
+    """Where a service lives on Railway (ids from the dashboard URL or `railway status`)."""
+
+    project_id: str = Field("", json_schema_extra={"example": '"p-1a2b"'})
+    environment_id: str = Field("", json_schema_extra={"example": '"e-3c4d"'})
+    service_id: str = Field("", json_schema_extra={"example": '"s-5e6f"'})
+    endpoint: str = Field(
+        "https://backboard.railway.com/graphql/v2",
+        json_schema_extra={"example": '"https://backboard.railway.com/graphql/v2"'},
+    )
+
+
+_DEFAULT_DENIED = (
+    ".git/**",
+    ".github/**",
+    ".gitlab-ci.yml",
+    ".circleci/**",
+    ".ci/**",
+    "Procfile",
+    "Dockerfile",
+    "docker-compose*.yml",
+    "railway.toml",
+    "railway.json",
+    ".railway/**",
+    ".env*",
+    "**/.env*",
+    "**/*.pem",
+    "**/*.key",
+    "**/id_rsa*",
+    "**/secrets*",
+)
+
+
+class ServiceSettings(_Section):
+    """One monitored service: where its logs are, where its code is, who may approve fixes."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", json_schema_extra={"example": '"api"'})
+    source: str = Field(json_schema_extra={"example": '"file:logs/app.log"'})
+    log_format: str = Field(
+        "", json_schema_extra={"example": '"<Date> <Time> <Level> <Component>: <Content>"'}
+    )
+    repo: str = Field(json_schema_extra={"example": '"https://github.com/acme/api.git"'})
+    branch: str = Field("main", min_length=1, json_schema_extra={"example": '"main"'})
+    channel: str = Field("", json_schema_extra={"example": '"C0123OPS"'})
+    approvers: tuple[str, ...] = Field((), json_schema_extra={"example": '["U0123ALICE"]'})
+    approver_groups: tuple[str, ...] = Field((), json_schema_extra={"example": '["S0123ONCALL"]'})
+    validation_command: str = Field("", json_schema_extra={"example": '"python -m pytest -q"'})
+    validation_timeout_seconds: Duration = Field(600, json_schema_extra={"example": '"10m"'})
+    allowed_paths: tuple[str, ...] = Field(("**",), json_schema_extra={"example": '["app/**"]'})
+    denied_paths: tuple[str, ...] = Field(
+        _DEFAULT_DENIED, json_schema_extra={"example": '[".github/**", ".env*"]'}
+    )
+    max_files_per_fix: int = Field(5, ge=1, json_schema_extra={"example": "5"})
+    max_lines_per_fix: int = Field(200, ge=1, json_schema_extra={"example": "200"})
+    health_url: str = Field("", json_schema_extra={"example": '"https://api.example.com/health"'})
+    thresholds: DetectorThresholds = Field(default_factory=DetectorThresholds)
+    railway: RailwayTarget = Field(default_factory=RailwayTarget)
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        kind, sep, rest = value.partition(":")
+        if not sep or kind not in {"file", "railway", "loki", "cmd"} or not rest.strip():
+            raise ValueError(
+                "expected file:PATH, railway:deployment=ID | railway:environment=ID, "
+                "loki:URL?query=LOGQL or cmd:COMMAND"
+            )
+        return value
+
+    @field_validator("approvers")
+    @classmethod
+    def _user_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for user in value:
+            if not re.fullmatch(r"[UW][A-Z0-9]{2,}", user):
+                raise ValueError(
+                    f"{user!r} is not a Slack user id; approvers are immutable ids like U0123ALICE "
+                    "(profile → ⋮ → Copy member ID), not names"
+                )
+        return value
+
+    @field_validator("approver_groups")
+    @classmethod
+    def _group_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for group in value:
+            if not re.fullmatch(r"S[A-Z0-9]{2,}", group):
+                raise ValueError(f"{group!r} is not a Slack user group id (they start with S)")
+        return value
+
+
+class LLMSettings(_Section):
+    """The language model behind DSPy. An empty model means: report incidents, propose no code."""
+
+    model: str = Field("", json_schema_extra={"example": '"openai/gpt-4o-mini"'})
+    api_base: str = Field("", json_schema_extra={"example": '"http://127.0.0.1:11434/v1"'})
+    temperature: float = Field(0.0, ge=0, le=2, json_schema_extra={"example": "0.0"})
+    max_tokens: int = Field(4000, ge=64, json_schema_extra={"example": "4000"})
+    timeout_seconds: Duration = Field(120, json_schema_extra={"example": '"2m"'})
+    retries: int = Field(2, ge=0, le=10, json_schema_extra={"example": "2"})
+    hourly_token_budget: int = Field(200_000, ge=0, json_schema_extra={"example": "200000"})
+    daily_token_budget: int = Field(2_000_000, ge=0, json_schema_extra={"example": "2000000"})
+    max_attempts: int = Field(3, ge=1, le=10, json_schema_extra={"example": "3"})
+    max_alternatives: int = Field(3, ge=1, le=5, json_schema_extra={"example": "3"})
+    context_token_budget: int = Field(6000, ge=500, json_schema_extra={"example": "6000"})
+    post_failed_validation: bool = Field(False, json_schema_extra={"example": "false"})
+    program_path: str = Field("", json_schema_extra={"example": '"data/programs/fixer.json"'})
+
+
+class SlackSettings(_Section):
+    """Chat behaviour shared by all services."""
+
+    default_channel: str = Field("", json_schema_extra={"example": '"C0123OPS"'})
+    approvers: tuple[str, ...] = Field((), json_schema_extra={"example": '["U0123ALICE"]'})
+    approver_groups: tuple[str, ...] = Field((), json_schema_extra={"example": '["S0123ONCALL"]'})
+    reject_requires_approver: bool = Field(False, json_schema_extra={"example": "false"})
+    api_base_url: str = Field(
+        "https://slack.com/api/", json_schema_extra={"example": '"https://slack.com/api/"'}
+    )
+    workers: int = Field(4, ge=1, le=64, json_schema_extra={"example": "4"})
+
+
+class ApplySettings(_Section):
+    """The apply pipeline and what happens after a push."""
+
+    bot_name: str = Field("fixbot", min_length=1, json_schema_extra={"example": '"fixbot"'})
+    bot_email: str = Field("fixbot@localhost", json_schema_extra={"example": '"fixbot@acme.dev"'})
+    push_retries: int = Field(3, ge=0, le=10, json_schema_extra={"example": "3"})
+    breaker_threshold: int = Field(3, ge=1, json_schema_extra={"example": "3"})
+    step_timeout_seconds: Duration = Field(120, json_schema_extra={"example": '"2m"'})
+    deploy_timeout_seconds: Duration = Field(1200, json_schema_extra={"example": '"20m"'})
+    deploy_poll_seconds: Duration = Field(10, json_schema_extra={"example": '"10s"'})
+    verify_window_seconds: Duration = Field(1800, json_schema_extra={"example": '"30m"'})
+    auto_revert_on_crash: bool = Field(False, json_schema_extra={"example": "false"})
+    proposal_ttl_seconds: Duration = Field(7 * 86400, json_schema_extra={"example": '"7d"'})
+
+
+class _FileModel(_Section):
+    data_dir: str = Field("data", min_length=1, json_schema_extra={"example": '"data"'})
+    scan_interval_seconds: Duration = Field(300, ge=10, json_schema_extra={"example": '"5m"'})
+    bot_repository: str = Field("", json_schema_extra={"example": '"."'})
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    apply: ApplySettings = Field(default_factory=ApplySettings)
+    services: tuple[ServiceSettings, ...] = Field(default=())
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> _FileModel:
+        names = [service.name for service in self.services]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"service names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Values that come only from the environment. `repr` never shows them."""
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    llm_api_key: SecretStr | None = None
+    git_token: SecretStr | None = None
+    railway_token: SecretStr | None = None
+    railway_api_token: SecretStr | None = None
+    alertmanager_token: SecretStr | None = None
+
+    def masked(self) -> dict[str, str]:
+        """Name → "set (xoxb-…)" or "not set", for `agent config check`."""
+        out: dict[str, str] = {}
+        for name, env in _SECRET_ENV.items():
+            value: SecretStr | None = getattr(self, name)
+            out[env] = f"set ({_mask(value.get_secret_value())})" if value else "not set"
+        return out
+
+
+_SECRET_ENV = {
+    "slack_bot_token": "SLACK_BOT_TOKEN",
+    "slack_signing_secret": "SLACK_SIGNING_SECRET",
+    "slack_app_token": "SLACK_APP_TOKEN",
+    "llm_api_key": "LLM_API_KEY",
+    "git_token": "GIT_TOKEN",
+    "railway_token": "RAILWAY_TOKEN",
+    "railway_api_token": "RAILWAY_API_TOKEN",
+    "alertmanager_token": "ALERTMANAGER_TOKEN",
+}
+
+
+def _mask(secret: str) -> str:
+    prefix = secret.split("-", 1)[0] + "-" if re.match(r"^x[a-z]{3}-", secret) else ""
+    return f"{prefix}…{len(secret)} chars"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bot knows about its world, read once at startup."""
+
+    config_path: Path | None
+    data_dir: Path
+    database_url: str
+    port: int
+    scan_interval_seconds: float
+    bot_repository: Path | None
+    llm: LLMSettings
+    slack: SlackSettings
+    apply: ApplySettings
+    services: tuple[ServiceSettings, ...]
+    secrets: Secrets = field(default_factory=Secrets)
+
+    def service(self, name: str) -> ServiceSettings:
+        """The service called `name`; `KeyError` lists the known names."""
+        for service in self.services:
+            if service.name == name:
+                return service
+        known = ", ".join(s.name for s in self.services) or "none configured"
+        raise KeyError(f"no service named {name!r} (known: {known})")
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.secrets.slack_bot_token is not None
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.llm.model)
+
+    def approvers_for(self, service: ServiceSettings) -> tuple[frozenset[str], frozenset[str]]:
+        """(user ids, user group ids) allowed to approve fixes of `service`."""
+        users = frozenset(service.approvers) | frozenset(self.slack.approvers)
+        groups = frozenset(service.approver_groups) | frozenset(self.slack.approver_groups)
+        return users, groups
+
+    def effective(self) -> dict[str, Any]:
+        """The configuration as data, secrets masked: what `agent config check` prints."""
+        return {
+            "config_file": str(self.config_path) if self.config_path else "(none: embedded defaults)",
+            "data_dir": str(self.data_dir),
+            "database_url": _mask_url(self.database_url),
+            "port": self.port,
+            "scan_interval_seconds": self.scan_interval_seconds,
+            "bot_repository": str(self.bot_repository) if self.bot_repository else "",
+            "llm": self.llm.model_dump(),
+            "slack": self.slack.model_dump(),
+            "apply": self.apply.model_dump(),
+            "services": [s.model_dump() for s in self.services],
+            "secrets": self.secrets.masked(),
+        }
+
+
+def _mask_url(url: str) -> str:
+    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
+
+
+def _embedded_defaults(data_dir: str) -> dict[str, Any]:
+    """A fresh checkout runs with these: SQLite and a sample service inside the data folder."""
+    sample = f"{data_dir}/sample-service"
+    return {
+        "data_dir": data_dir,
+        "services": [
+            {
+                "name": "sample",
+                "source": f"file:{sample}/service.log",
+                "repo": f"{sample}/remote.git",
+                "branch": "main",
+                "approvers": ["U0LOCALOPS"],
+            }
+        ],
+    }
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read the config file and the environment into a validated `Settings`.
+
+    Args:
+        config_path: the TOML file; default `$AGENT_CONFIG`, else `./agent.toml` if it exists,
+            else the embedded defaults.
+        environ: the environment to read secrets from (default `os.environ`).
+
+    Raises:
+        ConfigError: naming the key, its origin and a valid example.
+    """
+    env = dict(os.environ if environ is None else environ)
+    path, origin = _resolve_config_path(config_path, env)
+    if path is None:
+        raw: dict[str, Any] = _embedded_defaults("data")
+        base_dir = Path.cwd()
+    else:
+        raw = _read_toml(path)
+        base_dir = path.parent
+
+    try:
+        model = _FileModel.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, origin)) from None
+
+    data_dir = (base_dir / model.data_dir).resolve()
+    services = tuple(_resolve_service_paths(s, base_dir) for s in model.services)
+    bot_repository = (base_dir / model.bot_repository).resolve() if model.bot_repository else None
+
+    return Settings(
+        config_path=path,
+        data_dir=data_dir,
+        database_url=_database_url(env, data_dir),
+        port=_port(env),
+        scan_interval_seconds=model.scan_interval_seconds,
+        bot_repository=bot_repository,
+        llm=model.llm,
+        slack=model.slack,
+        apply=model.apply,
+        services=services,
+        secrets=_secrets(env),
+    )
+
+
+def _resolve_config_path(
+    explicit: str | os.PathLike[str] | None, env: Mapping[str, str]
+) -> tuple[Path | None, str]:
+    if explicit is not None:
+        path, origin = Path(explicit), f"{explicit} (--config)"
+    elif env.get("AGENT_CONFIG"):
+        path, origin = Path(env["AGENT_CONFIG"]), f"{env['AGENT_CONFIG']} (AGENT_CONFIG)"
+    elif Path(DEFAULT_CONFIG_NAME).is_file():
+        return Path(DEFAULT_CONFIG_NAME).resolve(), DEFAULT_CONFIG_NAME
+    else:
+        return None, "embedded defaults"
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {origin} does not exist. Create it (see agent.example.toml) "
+            "or unset AGENT_CONFIG to run on the embedded defaults."
+        )
+    return path.resolve(), str(path)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f'{path}: not valid TOML: {exc}. Example line: scan_interval_seconds = "5m"'
+        ) from None
+
+
+def _resolve_service_paths(service: ServiceSettings, base_dir: Path) -> ServiceSettings:
+    updates: dict[str, Any] = {}
+    if service.source.startswith("file:"):
+        file_path = Path(service.source[5:]).expanduser()
+        updates["source"] = f"file:{(base_dir / file_path).resolve()}"
+    if not re.match(r"^[a-z][a-z0-9+.-]*://|^[\w.-]+@[\w.-]+:", service.repo):
+        updates["repo"] = str((base_dir / Path(service.repo).expanduser()).resolve())
+    return service.model_copy(update=updates) if updates else service
+
+
+def _format_validation_error(exc: ValidationError, origin: str) -> str:
+    lines = [f"invalid configuration in {origin}:"]
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        key = _dotted(loc)
+        example = _example_for(loc)
+        given = "" if error["type"] == "missing" else f" (got {error.get('input')!r})"
+        problem = "missing required key" if error["type"] == "missing" else error["msg"]
+        if error["type"] == "extra_forbidden":
+            problem = "unknown key (check its spelling)"
+        hint = f" Example: {loc[-1]} = {example}" if example else ""
+        lines.append(f"  - {key}: {problem}{given}.{hint}")
+    return "\n".join(lines)
+
+
+def _dotted(loc: list[str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out
+
+
+def _example_for(loc: list[str]) -> str:
+    model: type[BaseModel] | None = _FileModel
+    example = ""
+    for part in loc:
+        if model is None or part.isdigit():
+            continue
+        info = model.model_fields.get(part)
+        if info is None:
+            return ""
+        extra = info.json_schema_extra
+        example = str(extra.get("example", "")) if isinstance(extra, dict) else ""
+        annotation = info.annotation
+        inner = getattr(annotation, "__args__", (annotation,))
+        model = next((t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)), None)
+    return example
+
+
+def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
+    url = env.get("DATABASE_URL", "").strip()
+    if not url:
+        return f"sqlite:///{data_dir / 'agent.db'}"
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme in {"postgres", "postgresql", "postgresql+psycopg"}:
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if scheme.startswith("sqlite"):
+        return url
+    raise ConfigError(
+        f"DATABASE_URL (environment): unsupported or malformed URL {_mask_url(url)!r}. "
+        "Example: postgresql://user:password@host:5432/dbname, or unset it to use SQLite in the data dir."
+    )
+
+
+def _port(env: Mapping[str, str]) -> int:
+    raw = env.get("PORT", "8080")
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"PORT (environment): expected a TCP port number, got {raw!r}. Example: PORT=8080")
+    return int(raw)
+
+
+_TOKEN_PREFIX = {"SLACK_BOT_TOKEN": "xoxb-", "SLACK_APP_TOKEN": "xapp-"}
+
+
+def _secrets(env: Mapping[str, str]) -> Secrets:
+    values: dict[str, SecretStr | None] = {}
+    for name, var in _SECRET_ENV.items():
+        raw = env.get(var, "").strip()
+        if var == "LLM_API_KEY" and not raw:
+            raw = env.get("OPENAI_API_KEY", "").strip()
+        prefix = _TOKEN_PREFIX.get(var)
+        if raw and prefix and not raw.startswith(prefix):
+            raise ConfigError(
+                f"{var} (environment): expected a token starting with {prefix!r}, got one starting "
+                f"with {raw[:5]!r}. Example: {var}={prefix}1234-5678-abcd"
+            )
+        values[name] = SecretStr(raw) if raw else None
+    secrets = Secrets(**values)
+    if secrets.slack_bot_token and not (secrets.slack_signing_secret or secrets.slack_app_token):
+        raise ConfigError(
+            "SLACK_SIGNING_SECRET (environment): required with SLACK_BOT_TOKEN for HTTP mode "
+            "(Basic Information → Signing Secret), or set SLACK_APP_TOKEN=xapp-… for Socket Mode. "
+            "Example: SLACK_SIGNING_SECRET=8f14e45fceea167a5a36dedd4bea2543"
+        )
+    if (secrets.slack_signing_secret or secrets.slack_app_token) and not secrets.slack_bot_token:
+        raise ConfigError(
+            "SLACK_BOT_TOKEN (environment): required when SLACK_SIGNING_SECRET or SLACK_APP_TOKEN is set "
+            "(OAuth & Permissions → Bot User OAuth Token). Example: SLACK_BOT_TOKEN=xoxb-1234-5678-abcd"
+        )
+    return secrets

@@ -1,0 +1,1 @@
+"""Persistence shared by bot, monitoring and fixes. Imports nothing else of `bot`."""

@@ -1,0 +1,89 @@
+"""Creating and finding proposals. Fix ids are `fix_YYYYMMDD_HHMMSS` in UTC.
+
+Two proposals created in the same second get `fix_…_HHMMSS` and `fix_…_HHMMSS_2`: the unique
+constraint on `fix_id` decides, inside a savepoint, so concurrent creators never collide.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.store.lifecycle import ProposalNotFound, audit
+from bot.store.models import Proposal, utcnow
+
+__all__ = [
+    "FIX_ID_PATTERN",
+    "create_proposal",
+    "fix_id_for",
+    "get_proposal",
+    "list_proposals",
+]
+
+FIX_ID_PATTERN = re.compile(r"fix_\d{8}_\d{6}(?:_\d+)?")
+
+_MAX_SAME_SECOND = 1000
+
+
+def fix_id_for(moment: datetime, sequence: int = 1) -> str:
+    """The fix id for `moment` (UTC); `sequence` > 1 disambiguates within one second."""
+    base = "fix_" + moment.astimezone(UTC).strftime("%Y%m%d_%H%M%S")
+    return base if sequence == 1 else f"{base}_{sequence}"
+
+
+def create_proposal(
+    session: Session, *, service: str, actor: str = "scanner", now: datetime | None = None, **fields: Any
+) -> Proposal:
+    """Insert a new proposal with a fresh fix id and an audit row; returns it (flushed, not committed)."""
+    moment = now or utcnow()
+    if moment.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC)")
+    for sequence in range(1, _MAX_SAME_SECOND + 1):
+        candidate = fix_id_for(moment, sequence)
+        if session.scalar(select(Proposal.id).where(Proposal.fix_id == candidate)) is not None:
+            continue
+        proposal = Proposal(fix_id=candidate, service=service, **fields)
+        try:
+            with session.begin_nested():
+                session.add(proposal)
+                session.flush()
+        except IntegrityError:
+            # Another transaction took this id between our check and our insert.
+            continue
+        audit(
+            session,
+            actor=actor,
+            action="proposed",
+            fix_id=candidate,
+            incident_id=proposal.incident_id,
+            to_status=proposal.status,
+            detail={"origin": proposal.origin, "content_hash": proposal.content_hash},
+        )
+        return proposal
+    raise RuntimeError(f"more than {_MAX_SAME_SECOND} proposals in one second; refusing to continue")
+
+
+def get_proposal(session: Session, fix_id: str) -> Proposal:
+    """The proposal `fix_id`; raises `ProposalNotFound`."""
+    proposal = session.scalar(select(Proposal).where(Proposal.fix_id == fix_id))
+    if proposal is None:
+        raise ProposalNotFound(fix_id)
+    return proposal
+
+
+def list_proposals(
+    session: Session, *, statuses: Sequence[str] | None = None, service: str | None = None, limit: int = 50
+) -> list[Proposal]:
+    """Newest first, optionally filtered by status and service."""
+    query = select(Proposal).order_by(Proposal.created_at.desc(), Proposal.id.desc()).limit(limit)
+    if statuses:
+        query = query.where(Proposal.status.in_(list(statuses)))
+    if service:
+        query = query.where(Proposal.service == service)
+    return list(session.scalars(query))

@@ -1,0 +1,1 @@
+"""Log sources, parsing, redaction, template mining, anomaly detection and the scheduled scan."""
