@@ -69,7 +69,11 @@ def test_only_settings_reads_the_environment() -> None:
             if path == ROOT / "bot" / "settings.py":
                 continue
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv", "putenv"}:
-                    if isinstance(node.value, ast.Name) and node.value.id == "os":
-                        offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+                if (
+                    isinstance(node, ast.Attribute)
+                    and node.attr in {"environ", "getenv", "putenv"}
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id == "os"
+                ):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []

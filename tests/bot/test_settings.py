@@ -35,19 +35,19 @@ def test_embedded_defaults_run_without_a_config_file(tmp_path: Path, monkeypatch
     settings = load_settings(environ={})
     assert tmp_path / "data" == settings.data_dir
     assert f"sqlite:///{tmp_path / 'data' / 'agent.db'}" == settings.database_url
-    assert [s.name for s in settings.services] == ["sample"]
-    assert (settings.slack_enabled, settings.llm_enabled) == (False, False)
+    assert ["sample"] == [s.name for s in settings.services]
+    assert (False, False) == (settings.slack_enabled, settings.llm_enabled)
 
 
 def test_file_values_are_read_and_relative_paths_resolved(tmp_path: Path) -> None:
     """Values from the file reach the frozen settings; a file source is resolved next to the file."""
     settings = load_settings(_write(tmp_path, GOOD), environ={})
     service = settings.service("api")
-    assert settings.scan_interval_seconds == 120.0
-    assert service.thresholds.error_repeat == 4
+    assert 120.0 == settings.scan_interval_seconds
+    assert 4 == service.thresholds.error_repeat
     assert f"file:{tmp_path / 'logs' / 'app.log'}" == service.source
-    assert service.repo == "https://github.com/acme/api.git"
-    assert settings.llm.model == "openai/gpt-4o-mini"
+    assert "https://github.com/acme/api.git" == service.repo
+    assert "openai/gpt-4o-mini" == settings.llm.model
 
 
 @pytest.mark.parametrize(
@@ -154,7 +154,7 @@ def test_effective_configuration_masks_secrets() -> None:
     assert "secret-value" not in text
     assert "shh-signing" not in text
     assert "hunter2" not in text
-    assert settings.effective()["secrets"]["SLACK_BOT_TOKEN"] == "set (xoxb-…17 chars)"
+    assert "set (xoxb-…17 chars)" == settings.effective()["secrets"]["SLACK_BOT_TOKEN"]
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,7 @@ def agent(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess
 def test_help_lists_the_commands(tmp_path: Path) -> None:
     """`agent --help` names every top-level command."""
     result = agent(tmp_path, "--help")
-    assert result.returncode == 0
+    assert 0 == result.returncode
     for command in ("run", "db", "config", "fixes"):
         assert f"  {command} " in result.stdout
 
@@ -49,9 +49,9 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
 def test_config_check_prints_masked_effective_configuration(tmp_path: Path) -> None:
     """`config check` prints JSON with defaults filled in and secrets masked."""
     result = agent(tmp_path, "config", "check", SLACK_BOT_TOKEN="xoxb-very-secret", SLACK_SIGNING_SECRET="s3")
-    assert result.returncode == 0, result.stderr
+    assert 0 == result.returncode, result.stderr
     shown = json.loads(result.stdout)
-    assert shown["services"][0]["name"] == "sample"
+    assert "sample" == shown["services"][0]["name"]
     assert "very-secret" not in result.stdout
     assert shown["secrets"]["SLACK_BOT_TOKEN"].startswith("set (xoxb-")
 
@@ -60,16 +60,16 @@ def test_config_error_exits_2_and_names_the_key(tmp_path: Path) -> None:
     """A bad config file makes every command exit 2 with the key in the message."""
     (tmp_path / "agent.toml").write_text('[[services]]\nname = "api"\nsource = "nope"\nrepo = "."\n')
     result = agent(tmp_path, "config", "check")
-    assert result.returncode == 2
+    assert 2 == result.returncode
     assert "services[0].source" in result.stderr
 
 
 def test_db_upgrade_then_current_reports_head(tmp_path: Path) -> None:
     """`db upgrade` migrates the default SQLite file; `db current` then exits 0."""
-    assert agent(tmp_path, "db", "upgrade").returncode == 0
+    assert 0 == agent(tmp_path, "db", "upgrade").returncode
     assert (tmp_path / "data" / "agent.db").is_file()
     current = agent(tmp_path, "db", "current")
-    assert current.returncode == 0, current.stdout
+    assert 0 == current.returncode, current.stdout
 
 
 def test_fixes_list_and_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,7 +89,7 @@ def test_fixes_list_and_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     shown = agent(tmp_path, "fixes", "show", fix_id)
     assert "+++ b/x.py" in shown.stdout
     missing = agent(tmp_path, "fixes", "show", "fix_19990101_000000")
-    assert missing.returncode == 1
+    assert 1 == missing.returncode
     assert "no proposal 'fix_19990101_000000'" in missing.stderr
 
 
@@ -127,5 +127,5 @@ def test_run_migrates_and_serves_health_on_port(running_agent: tuple[subprocess.
         except httpx.TransportError:
             time.sleep(0.2)  # polling for startup, not for a race
     assert response is not None, process.stdout.read() if process.stdout else "no output"
-    assert response.status_code == 200
-    assert response.json()["database"] == "ok"
+    assert 200 == response.status_code
+    assert "ok" == response.json()["database"]

@@ -23,7 +23,7 @@ def test_fix_ids_always_match_the_documented_pattern(moment: datetime, sequence:
 def test_fix_id_uses_utc_whatever_the_input_zone() -> None:
     """A time given in UTC+2 is rendered as its UTC wall clock."""
     local = MOMENT.astimezone(timezone(timedelta(hours=2)))
-    assert fix_id_for(local) == "fix_20261020_023300"
+    assert "fix_20261020_023300" == fix_id_for(local)
 
 
 def test_burst_in_one_second_gives_distinct_ids(sessions: sessionmaker[Session]) -> None:
@@ -44,6 +44,6 @@ def test_burst_in_one_second_gives_distinct_ids(sessions: sessionmaker[Session])
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(set(ids)) == 30
+    assert 30 == len(set(ids))
     assert "fix_20261020_023300" in ids
     assert all(i.startswith("fix_20261020_023300") for i in ids)

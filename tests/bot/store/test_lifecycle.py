@@ -97,10 +97,10 @@ def test_second_approval_is_a_no_op_that_names_the_first_approver(sessions: sess
         first = approve(session, fix_id, actor="UALICE", content_hash="h1")
     with sessions.begin() as session:
         second = approve(session, fix_id, actor="UBOB", content_hash="h1")
-    assert (first.changed, second.changed) == (True, False)
+    assert (True, False) == (first.changed, second.changed)
     assert "already approved by UALICE" in second.message
     with sessions() as session:
-        assert get_proposal(session, fix_id).approver == "UALICE"
+        assert "UALICE" == get_proposal(session, fix_id).approver
 
 
 def test_approval_after_apply_started_is_a_no_op(sessions: sessionmaker[Session]) -> None:
@@ -111,7 +111,7 @@ def test_approval_after_apply_started_is_a_no_op(sessions: sessionmaker[Session]
         transition(session, fix_id, S.APPLYING, actor="pipeline")
     with sessions.begin() as session:
         late = approve(session, fix_id, actor="UBOB")
-    assert (late.changed, late.status) == (False, S.APPLYING)
+    assert (False, S.APPLYING) == (late.changed, late.status)
     assert "already approved by UALICE" in late.message
 
 
@@ -139,17 +139,17 @@ def test_twenty_concurrent_approvals_apply_exactly_once(sessions: sessionmaker[S
     for thread in threads:
         thread.join()
 
-    assert errors == []
+    assert [] == errors
     winners = [r for r in results if r.changed]
-    assert len(winners) == 1
+    assert 1 == len(winners)
     with sessions() as session:
         approver = get_proposal(session, fix_id).approver
         audit_rows = session.scalar(
             select(func.count()).where(AuditEvent.fix_id == fix_id, AuditEvent.action == "approved")
         )
-    assert audit_rows == 1
+    assert 1 == audit_rows
     assert all(f"already approved by {approver}" in r.message for r in results if not r.changed)
-    assert sum(1 for r in results if not r.changed) == 19
+    assert 19 == sum(1 for r in results if not r.changed)
 
 
 def test_transition_sets_extra_columns_in_the_same_update(sessions: sessionmaker[Session]) -> None:
@@ -159,4 +159,4 @@ def test_transition_sets_extra_columns_in_the_same_update(sessions: sessionmaker
         transition(session, fix_id, S.PUSHED, actor="pipeline", values={"commit_sha": "abc123"})
     with sessions() as session:
         proposal = session.scalars(select(Proposal).where(Proposal.fix_id == fix_id)).one()
-        assert (proposal.status, proposal.commit_sha) == ("pushed", "abc123")
+        assert ("pushed", "abc123") == (proposal.status, proposal.commit_sha)

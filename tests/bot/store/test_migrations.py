@@ -25,7 +25,7 @@ def test_upgrade_from_empty_reaches_head_with_every_table(empty_engine: Engine) 
     """Upgrading an empty database creates every model table and records the head revision."""
     upgrade_database(empty_engine)
     assert head_revision() == current_revision(empty_engine)
-    assert set(inspect(empty_engine).get_table_names()) >= EXPECTED_TABLES
+    assert EXPECTED_TABLES <= set(inspect(empty_engine).get_table_names())
 
 
 def test_downgrade_to_base_removes_every_table(empty_engine: Engine) -> None:
@@ -40,7 +40,7 @@ def test_models_match_migrations(engine: Engine) -> None:
     """Autogenerate against a migrated database finds no difference from the models."""
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-    assert differences == []
+    assert [] == differences
 
 
 def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:
