@@ -30,6 +30,7 @@ case "$1" in
   *) printf '%s\\n' "$FIXBOT_GIT_TOKEN" ;;
 esac
 """
+_ORIGIN_MARKER = "fixbot-origin-url"
 _URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 _TRAILER = re.compile(r"^([A-Za-z][A-Za-z0-9-]*): (.*)$")
 
@@ -88,12 +89,12 @@ class GitRepo:
         env = _credential_env(token, askpass_dir or dest.parent)
         secrets = (token,)
         if (dest / ".git").is_dir():
-            repo = git.Repo(dest)
-            try:
-                current = repo.remotes.origin.url
-            except (AttributeError, ValueError):
-                current = ""
+            # The URL the clone was made from, recorded at clone time: reading it costs no process
+            # (GitPython's config reader alone took longer than a whole `git push`).
+            marker = dest / ".git" / _ORIGIN_MARKER
+            current = marker.read_text() if marker.is_file() else ""
             if current == url:
+                repo = git.Repo(dest)
                 repo.git.update_environment(**env)
                 return cls(repo, secrets=secrets)
             shutil.rmtree(dest)
@@ -107,6 +108,7 @@ class GitRepo:
                 "Check services.repo, services.branch and GIT_TOKEN."
             ) from None
         repo.git.update_environment(**env)
+        (dest / ".git" / _ORIGIN_MARKER).write_text(url)
         with repo.config_writer() as config:
             # The working copy belongs to the bot: no signing prompts, no user hooks.
             config.set_value("commit", "gpgsign", "false")
@@ -126,7 +128,11 @@ class GitRepo:
             self._repo.git.fetch(
                 "--prune", "--no-tags", "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
             )
-            return str(self._repo.git.rev_parse(f"refs/remotes/origin/{branch}^{{commit}}"))
+        # FETCH_HEAD's first line is "<sha>\t\tbranch '<branch>' of <url>": no second process needed.
+        fetched = (Path(self._repo.git_dir) / "FETCH_HEAD").read_text().split("\t", 1)[0].strip()
+        if not re.fullmatch(r"[0-9a-f]{40,64}", fetched):
+            raise GitError(f"git fetch {branch} left no usable FETCH_HEAD in {self.path}: {fetched!r}")
+        return fetched
 
     def reset_hard(self, ref: str) -> None:
         """Make the working copy exactly `ref`: tracked files reset, untracked and ignored files removed."""
@@ -150,12 +156,18 @@ class GitRepo:
             return False
         return True
 
-    def commit(self, message: str, paths: Sequence[str], *, identity: Identity) -> str:
-        """Stage `paths` (added, changed or deleted) and commit them as `identity`; returns the sha."""
+    def commit(
+        self, message: str, paths: Sequence[str], *, identity: Identity, new_paths: Sequence[str] = ()
+    ) -> str:
+        """Commit exactly `paths` (changed or deleted; `new_paths` untracked ones) as `identity`.
+
+        Returns the new commit's sha.
+        """
         with self._translated("commit"):
-            self._repo.git.add("-A", "--", *paths)
+            if new_paths:
+                self._repo.git.add("--", *new_paths)
             with self._repo.git.custom_environment(**identity.environment()):
-                self._repo.git.commit("-q", "--no-verify", "-m", message)
+                self._repo.git.commit("-q", "--no-verify", "-m", message, "--", *paths)
             return self.head()
 
     def push(self, sha: str, branch: str) -> None:

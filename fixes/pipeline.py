@@ -329,7 +329,8 @@ def _attempt_apply(
             f"{run.service.branch} moved since the proposal ({approved['base_commit'][:12]} → {base[:12]}); "
             "re-applying on the new head"
         )
-    run.step_done(Step.FETCH, base_commit=base)
+    # The base is journaled with the backup: before the backup nothing in the tree has changed.
+    run.step_done(Step.FETCH)
 
     edits = [Edit.from_dict(e) for e in option["edits"]]
     try:
@@ -347,7 +348,7 @@ def _attempt_apply(
     run.backup = take_backup(
         root, paths, base_commit=base, directory=run.settings.data_dir / "backups" / run.fix_id
     )
-    run.step_done(Step.BACKUP, backup=str(run.backup.location))
+    run.step_done(Step.BACKUP, base_commit=base, backup=str(run.backup.location))
 
     run.progress(f"applying {len(paths)} file(s): {', '.join(paths)}")
     _write_files(root, applied.after)
@@ -368,7 +369,8 @@ def _attempt_apply(
         approver=approved["approver"],
     )
     try:
-        sha = repo.commit(message, paths, identity=_identity(run.settings))
+        new_paths = [p for p in paths if run.backup is not None and run.backup.hashes.get(p) is None]
+        sha = repo.commit(message, paths, identity=_identity(run.settings), new_paths=new_paths)
     except GitError as exc:
         raise _StepFailed(Step.COMMIT, str(exc)) from None
     run.step_done(Step.COMMIT, commit_sha=sha)
@@ -392,7 +394,8 @@ def _push_with_retries(
             continue
         except GitError as exc:
             raise _StepFailed(Step.PUSH, str(exc)) from None
-        run.step_done(Step.PUSH, pushed=sha)
+        # No journal write here: after a push, the trailer on the remote is the record.
+        run.step_done(Step.PUSH)
         return sha, result
     raise _StepFailed(
         Step.PUSH,

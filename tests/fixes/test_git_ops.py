@@ -35,7 +35,7 @@ def test_commit_identity_is_per_commit(sample: SampleRepo, tmp_path: Path) -> No
     environ_before = dict(os.environ)
     repo = GitRepo.open_or_clone(str(sample.remote), tmp_path / "wc", branch="main", token="tok_123")
     (repo.path / "x.txt").write_text("x\n")
-    sha = repo.commit("chore: x\n\nFix-Id: fix_9\n", ["x.txt"], identity=BOT)
+    sha = repo.commit("chore: x\n\nFix-Id: fix_9\n", ["x.txt"], identity=BOT, new_paths=["x.txt"])
     assert environ_before == dict(os.environ)
     assert git(repo.path, "log", "-1", "--format=%an <%ae>", sha) == "fixbot <fixbot@example.com>"
     assert "tok_123" not in (repo.path / ".git" / "config").read_text()
@@ -51,7 +51,7 @@ def test_push_rejected_when_branch_moved(sample: SampleRepo, tmp_path: Path) -> 
     repo = GitRepo.open_or_clone(str(sample.remote), tmp_path / "wc", branch="main")
     sample.push_change("other.txt", "moved\n")
     (repo.path / "x.txt").write_text("x\n")
-    sha = repo.commit("chore: x", ["x.txt"], identity=BOT)
+    sha = repo.commit("chore: x", ["x.txt"], identity=BOT, new_paths=["x.txt"])
     with pytest.raises(PushRejected):
         repo.push(sha, "main")
     with pytest.raises(GitError, match="could not clone"):
@@ -103,6 +103,6 @@ def test_network_remote_round_trip(git_daemon: str, sample: SampleRepo, tmp_path
     """Clone, commit and push over the git protocol on loopback."""
     repo = GitRepo.open_or_clone(git_daemon, tmp_path / "wc", branch="main")
     (repo.path / "net.txt").write_text("over the network\n")
-    sha = repo.commit("chore: net", ["net.txt"], identity=BOT)
+    sha = repo.commit("chore: net", ["net.txt"], identity=BOT, new_paths=["net.txt"])
     repo.push(sha, "main")
     assert sha == sample.remote_head()
