@@ -9,7 +9,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from bot.settings import Settings
-from bot.store.db import check_database, make_engine, upgrade_database
+from bot.store.db import check_database, make_engine, make_session_factory, upgrade_database
 from bot.web import create_web_app
 
 __all__ = ["configure_logging", "serve"]
@@ -33,6 +33,11 @@ def serve(settings: Settings, *, host: str = "0.0.0.0") -> None:  # noqa: S104 -
     engine = make_engine(settings.database_url)
     log.info("migrating database (under lock)")
     upgrade_database(engine)
+    # Applies a killed process left unfinished are settled before anything new starts (issue 4).
+    from fixes.pipeline import reconcile_unfinished
+
+    for report in reconcile_unfinished(settings, make_session_factory(engine), progress=log.info):
+        log.info("reconciled %s: %s", report.fix_id, report.message)
     registry = CollectorRegistry()
     app = create_web_app(checks={"database": lambda: check_database(engine)}, registry=registry)
     log.info("serving on %s:%s", host, settings.port)

@@ -1,0 +1,108 @@
+"""The git adapter: identity per commit, tokens never leak, trailers, rejected pushes, a network remote."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fixes.errors import GitError, PushRejected
+from fixes.git_ops import GitRepo, Identity, parse_trailers, scrub
+from tests.fixes.sample import SampleRepo, git
+
+BOT = Identity("fixbot", "fixbot@example.com")
+
+
+def test_scrub_removes_tokens_and_url_credentials() -> None:
+    """Secrets and URL credentials are masked in text shown to people."""
+    text = "fatal: https://x-access-token:ghp_SECRET@github.com/a/b.git ghp_SECRET"
+    assert scrub(text, ["ghp_SECRET"]) == "fatal: https://***@github.com/a/b.git ***"
+
+
+def test_parse_trailers() -> None:
+    """Trailers come from the last paragraph only."""
+    message = "fix: x\n\nRoot cause: Key: not a trailer\n\nFix-Id: fix_1\nApproved-by: U1\n"
+    assert parse_trailers(message) == {"Fix-Id": "fix_1", "Approved-by": "U1"}
+    assert parse_trailers("fix: only a subject") == {}
+
+
+def test_commit_identity_is_per_commit(sample: SampleRepo, tmp_path: Path) -> None:
+    """The bot's identity is on the commit and the process environment is untouched."""
+    environ_before = dict(os.environ)
+    repo = GitRepo.open_or_clone(str(sample.remote), tmp_path / "wc", branch="main", token="tok_123")
+    (repo.path / "x.txt").write_text("x\n")
+    sha = repo.commit("chore: x\n\nFix-Id: fix_9\n", ["x.txt"], identity=BOT, new_paths=["x.txt"])
+    assert environ_before == dict(os.environ)
+    assert git(repo.path, "log", "-1", "--format=%an <%ae>", sha) == "fixbot <fixbot@example.com>"
+    assert "tok_123" not in (repo.path / ".git" / "config").read_text()
+    repo.push(sha, "main")
+    assert sha == sample.remote_head()
+    repo.fetch("main")
+    assert sha == repo.find_commit_with_trailer("refs/remotes/origin/main", "Fix-Id", "fix_9")
+    assert repo.find_commit_with_trailer("refs/remotes/origin/main", "Fix-Id", "fix_") is None
+
+
+def test_push_rejected_when_branch_moved(sample: SampleRepo, tmp_path: Path) -> None:
+    """A non-fast-forward push raises PushRejected; a missing remote raises GitError."""
+    repo = GitRepo.open_or_clone(str(sample.remote), tmp_path / "wc", branch="main")
+    sample.push_change("other.txt", "moved\n")
+    (repo.path / "x.txt").write_text("x\n")
+    sha = repo.commit("chore: x", ["x.txt"], identity=BOT, new_paths=["x.txt"])
+    with pytest.raises(PushRejected):
+        repo.push(sha, "main")
+    with pytest.raises(GitError, match="could not clone"):
+        GitRepo.open_or_clone(str(tmp_path / "missing.git"), tmp_path / "wc2", branch="main")
+
+
+@pytest.fixture
+def git_daemon(sample: SampleRepo) -> Iterator[str]:
+    """`git daemon` on 127.0.0.1 serving the sample's remote with push enabled."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = sample.remote.parent
+    daemon = subprocess.Popen(
+        [
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+            "--export-all",
+            "--enable=receive-pack",
+            f"--base-path={base}",
+            "--informative-errors",
+            str(base),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        # Ready when it answers a real ls-remote (no sleeping: retry until the port accepts).
+        for _ in range(200):
+            if (
+                subprocess.run(
+                    ["git", "ls-remote", f"git://127.0.0.1:{port}/remote.git"],
+                    capture_output=True,
+                    check=False,
+                ).returncode
+                == 0
+            ):
+                break
+        yield f"git://127.0.0.1:{port}/remote.git"
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+
+
+def test_network_remote_round_trip(git_daemon: str, sample: SampleRepo, tmp_path: Path) -> None:
+    """Clone, commit and push over the git protocol on loopback."""
+    repo = GitRepo.open_or_clone(git_daemon, tmp_path / "wc", branch="main")
+    (repo.path / "net.txt").write_text("over the network\n")
+    sha = repo.commit("chore: net", ["net.txt"], identity=BOT, new_paths=["net.txt"])
+    repo.push(sha, "main")
+    assert sha == sample.remote_head()
