@@ -1,7 +1,8 @@
 """The deploy watcher against a real local HTTP server speaking Railway's GraphQL shape.
 
 The client's edge cases (429, 5xx, errors in a 200) are unit-tested with `httpx.MockTransport`;
-the watcher itself talks to `_FakeRailway`, a threaded `http.server` on 127.0.0.1. Time is a fake
+the watcher itself talks to `bot.demo.simulated_railway.SimulatedRailway`, a threaded `http.server`
+on 127.0.0.1 (the same fake the offline demo deploys to). Time is a fake
 clock whose `sleep` advances it, so minutes of polling take no real time.
 """
 
@@ -11,7 +12,7 @@ import json
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -24,7 +25,8 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import ApplySettings, RailwayTarget, Secrets, ServiceSettings
+from bot.demo.simulated_railway import SimulatedRailway
+from bot.settings import ApplySettings, Secrets, ServiceSettings
 from bot.store.lifecycle import ProposalStatus
 from bot.store.models import AuditEvent, Incident
 from bot.store.proposals import create_proposal, get_proposal
@@ -53,8 +55,8 @@ from fixes.railway_api import (
 
 SHA = "3f2c1ab9d4e5f60718293a4b5c6d7e8f90a1b2c3"
 OTHER_SHA = "aaaabbbbccccddddeeeeffff0000111122223333"
-PROJECT_TOKEN = "project-token-123"
-ACCOUNT_TOKEN = "account-token-456"
+PROJECT_TOKEN = "demo-project-token"  # what SimulatedRailway accepts
+ACCOUNT_TOKEN = "demo-account-token"
 
 
 # --- fakes -----------------------------------------------------------------------------------
@@ -75,112 +77,10 @@ class FakeClock:
         self.now += seconds
 
 
-@dataclass
-class _FakeDeployment:
-    id: str
-    commit: str
-    statuses: list[str]
-    created_at: str = "2026-10-20T08:01:02.345Z"
-    appears_after: int = 0  # number of list queries that do not show it yet
-
-
-@dataclass
-class _FakeState:
-    deployments: list[_FakeDeployment] = field(default_factory=list)
-    tokens: dict[str, str] = field(
-        default_factory=lambda: {"project": PROJECT_TOKEN, "account": ACCOUNT_TOKEN}
-    )
-    scope: tuple[str, str] = ("p-1", "e-1")
-    # Canned (status, headers, body) answers served before the normal ones, e.g. a 429.
-    canned: list[tuple[int, dict[str, str], str]] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    list_calls: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class _FakeRailway:
-    """Railway's `POST /graphql/v2`: deployments, deployment(id), projectToken; tokens checked."""
-
-    def __init__(self) -> None:
-        self.state = _FakeState()
-        state = self.state
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                return
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with state.lock:
-                    state.requests.append({"headers": dict(self.headers.items()), "body": body})
-                    if state.canned:
-                        status, headers, text = state.canned.pop(0)
-                        return self._send(status, headers, text)
-                    payload = _answer(state, self.headers, body)
-                return self._send(200, {"X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": "999"}, payload)
-
-            def _send(self, status: int, headers: dict[str, str], text: str) -> None:
-                data = text.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}/graphql/v2"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
-
-    def add(self, deployment: _FakeDeployment) -> None:
-        with self.state.lock:
-            self.state.deployments.append(deployment)
-
-
-def _answer(state: _FakeState, headers: Any, body: dict[str, Any]) -> str:  # noqa: PLR0911 - one return per root field
-    project = headers.get("Project-Access-Token")
-    bearer = headers.get("Authorization", "")
-    if project != state.tokens["project"] and bearer != f"Bearer {state.tokens['account']}":
-        return json.dumps({"errors": [{"message": "Not Authorized"}], "data": None})
-    query, variables = body["query"], body.get("variables") or {}
-    if "projectToken" in query:
-        if project is None:
-            return json.dumps({"errors": [{"message": "Project token not found"}], "data": None})
-        return json.dumps(
-            {"data": {"projectToken": {"projectId": state.scope[0], "environmentId": state.scope[1]}}}
-        )
-    if "deployments(" in query:
-        state.list_calls += 1
-        edges = [
-            {
-                "node": {
-                    "id": d.id,
-                    "status": d.statuses[0],
-                    "createdAt": d.created_at,
-                    "meta": {"commitHash": d.commit},
-                }
-            }
-            for d in reversed(state.deployments)
-            if state.list_calls > d.appears_after
-        ]
-        return json.dumps({"data": {"deployments": {"edges": edges}}})
-    if "deployment(" in query:
-        for d in state.deployments:
-            if d.id == variables.get("id"):
-                status = d.statuses.pop(0) if len(d.statuses) > 1 else d.statuses[0]
-                return json.dumps({"data": {"deployment": {"id": d.id, "status": status, "meta": {}}}})
-        return json.dumps({"errors": [{"message": "Deployment not found"}], "data": None})
-    return json.dumps({"errors": [{"message": "Unknown query"}], "data": None})
-
-
 @pytest.fixture
-def railway() -> Iterator[_FakeRailway]:
-    fake = _FakeRailway()
-    fake.thread.start()
-    yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
+def railway() -> Iterator[SimulatedRailway]:
+    with SimulatedRailway() as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -195,10 +95,9 @@ class _Fix:
     commit_sha: str = SHA
 
 
-def _service(endpoint: str, **railway: str) -> ServiceSettings:
-    ids = {"project_id": "p-1", "environment_id": "e-1", "service_id": "s-1", **railway}
+def _service(railway: SimulatedRailway, **ids: str) -> ServiceSettings:
     return ServiceSettings(
-        name="api", source="file:app.log", repo="/tmp/r.git", railway=RailwayTarget(endpoint=endpoint, **ids)
+        name="api", source="file:app.log", repo="/tmp/r.git", railway=railway.target(**ids)
     )
 
 
@@ -208,12 +107,12 @@ ACCOUNT = Secrets(railway_api_token=SecretStr(ACCOUNT_TOKEN))
 
 
 def _watch(
-    railway: _FakeRailway, http: httpx.Client, clock: FakeClock, **kwargs: Any
+    railway: SimulatedRailway, http: httpx.Client, clock: FakeClock, **kwargs: Any
 ) -> tuple[DeployOutcome, list[str]]:
     seen: list[str] = []
     outcome = watch_deploy(
         kwargs.pop("fix", _Fix()),
-        kwargs.pop("service", _service(railway.endpoint)),
+        kwargs.pop("service", _service(railway)),
         kwargs.pop("apply", APPLY),
         kwargs.pop("secrets", PROJECT),
         http,
@@ -228,13 +127,13 @@ def _watch(
 # --- the watcher against the fake server --------------------------------------------------------
 
 
-def test_commit_is_found_after_a_few_polls(railway: _FakeRailway, http: httpx.Client) -> None:
+def test_commit_is_found_after_a_few_polls(railway: SimulatedRailway, http: httpx.Client) -> None:
     """A deployment that shows up on the third list query is found, after two poll intervals."""
-    railway.add(_FakeDeployment("d-8", OTHER_SHA, ["SUCCESS"]))
-    railway.add(_FakeDeployment("d-9", SHA, ["QUEUED"], appears_after=2))
+    railway.deploy(OTHER_SHA, ["SUCCESS"], deployment_id="d-8")
+    railway.deploy(SHA, ["QUEUED"], deployment_id="d-9", appears_after=2)
     clock = FakeClock()
     client = RailwayClient(http, endpoint=railway.endpoint, headers=auth_headers(PROJECT), sleep=clock.sleep)
-    target = _service(railway.endpoint).railway
+    target = _service(railway).railway
 
     found = wait_for_deployment(
         client,
@@ -252,10 +151,10 @@ def test_commit_is_found_after_a_few_polls(railway: _FakeRailway, http: httpx.Cl
     assert [10, 10] == clock.sleeps
 
 
-def test_full_status_sequence_reaches_success(railway: _FakeRailway, http: httpx.Client) -> None:
+def test_full_status_sequence_reaches_success(railway: SimulatedRailway, http: httpx.Client) -> None:
     """QUEUED → BUILDING → DEPLOYING → SUCCESS is reported once per change and ends in SUCCESS."""
-    railway.add(
-        _FakeDeployment("d-9", SHA, ["QUEUED", "QUEUED", "BUILDING", "BUILDING", "DEPLOYING", "SUCCESS"])
+    railway.deploy(
+        SHA, ["QUEUED", "QUEUED", "BUILDING", "BUILDING", "DEPLOYING", "SUCCESS"], deployment_id="d-9"
     )
     clock = FakeClock()
 
@@ -269,9 +168,9 @@ def test_full_status_sequence_reaches_success(railway: _FakeRailway, http: httpx
 
 
 @pytest.mark.parametrize("final", ["CRASHED", "FAILED"])
-def test_failing_deploy_ends_in_its_status(railway: _FakeRailway, http: httpx.Client, final: str) -> None:
+def test_failing_deploy_ends_in_its_status(railway: SimulatedRailway, http: httpx.Client, final: str) -> None:
     """A deploy that crashes or fails ends with that status and the deployment id."""
-    railway.add(_FakeDeployment("d-9", SHA, ["BUILDING", "DEPLOYING", final]))
+    railway.deploy(SHA, ["BUILDING", "DEPLOYING", final], deployment_id="d-9")
 
     outcome, _ = _watch(railway, http, FakeClock())
 
@@ -279,9 +178,9 @@ def test_failing_deploy_ends_in_its_status(railway: _FakeRailway, http: httpx.Cl
     assert final in outcome.detail
 
 
-def test_deploy_that_never_finishes_times_out(railway: _FakeRailway, http: httpx.Client) -> None:
+def test_deploy_that_never_finishes_times_out(railway: SimulatedRailway, http: httpx.Client) -> None:
     """A deploy stuck in BUILDING ends as TIMEOUT naming the last status, within the timeout."""
-    railway.add(_FakeDeployment("d-9", SHA, ["BUILDING"]))
+    railway.deploy(SHA, ["BUILDING"], deployment_id="d-9")
     clock = FakeClock()
 
     outcome, _ = _watch(railway, http, clock)
@@ -291,22 +190,22 @@ def test_deploy_that_never_finishes_times_out(railway: _FakeRailway, http: httpx
     assert clock.now <= APPLY.deploy_timeout_seconds
 
 
-def test_commit_that_never_deploys_times_out(railway: _FakeRailway, http: httpx.Client) -> None:
+def test_commit_that_never_deploys_times_out(railway: SimulatedRailway, http: httpx.Client) -> None:
     """With no deployment of the commit, the watcher gives up at the timeout and says why."""
-    railway.add(_FakeDeployment("d-8", OTHER_SHA, ["SUCCESS"]))
+    railway.deploy(OTHER_SHA, ["SUCCESS"], deployment_id="d-8")
     clock = FakeClock()
 
     outcome, _ = _watch(railway, http, clock)
 
     assert (DeployStatus.TIMEOUT, "") == (outcome.status, outcome.deployment_id)
     assert "no Railway deployment of 3f2c1ab" in outcome.detail
-    assert 61 == railway.state.list_calls  # at t = 0, 10, …, 600 s
+    assert 61 == railway.list_calls  # at t = 0, 10, …, 600 s
 
 
-def test_rate_limited_request_waits_retry_after(railway: _FakeRailway, http: httpx.Client) -> None:
+def test_rate_limited_request_waits_retry_after(railway: SimulatedRailway, http: httpx.Client) -> None:
     """A 429 with Retry-After: 7 makes the client wait 7 s and retry, and the watch still succeeds."""
-    railway.add(_FakeDeployment("d-9", SHA, ["SUCCESS"]))
-    railway.state.canned.append((429, {"Retry-After": "7", "X-RateLimit-Remaining": "0"}, "{}"))
+    railway.deploy(SHA, ["SUCCESS"], deployment_id="d-9")
+    railway.answer_next(429, {"Retry-After": "7", "X-RateLimit-Remaining": "0"})
     clock = FakeClock()
 
     outcome, _ = _watch(railway, http, clock)
@@ -315,9 +214,9 @@ def test_rate_limited_request_waits_retry_after(railway: _FakeRailway, http: htt
     assert 7.0 == clock.sleeps[0]
 
 
-def test_not_authorized_in_a_200_ends_as_error(railway: _FakeRailway, http: httpx.Client) -> None:
+def test_not_authorized_in_a_200_ends_as_error(railway: SimulatedRailway, http: httpx.Client) -> None:
     """A wrong token ("Not Authorized" in an HTTP 200) ends the watch at once with an ERROR saying so."""
-    railway.add(_FakeDeployment("d-9", SHA, ["SUCCESS"]))
+    railway.deploy(SHA, ["SUCCESS"], deployment_id="d-9")
     clock = FakeClock()
 
     outcome, _ = _watch(railway, http, clock, secrets=Secrets(railway_token=SecretStr("wrong")))
@@ -341,39 +240,39 @@ def test_not_authorized_in_a_200_ends_as_error(railway: _FakeRailway, http: http
     ],
 )
 def test_token_goes_in_the_right_header(
-    railway: _FakeRailway, http: httpx.Client, secrets: Secrets, header: str, value: str
+    railway: SimulatedRailway, http: httpx.Client, secrets: Secrets, header: str, value: str
 ) -> None:
     """A project token is sent as Project-Access-Token, an account token as Bearer; project wins."""
-    railway.add(_FakeDeployment("d-9", SHA, ["SUCCESS"]))
+    railway.deploy(SHA, ["SUCCESS"], deployment_id="d-9")
 
     outcome, _ = _watch(railway, http, FakeClock(), secrets=secrets)
 
     assert DeployStatus.SUCCESS == outcome.status
-    sent = railway.state.requests[0]["headers"]
+    sent = railway.requests[0]["headers"]
     assert value == sent[header]
     other = "Authorization" if header == "Project-Access-Token" else "Project-Access-Token"
     assert other not in sent
 
 
-def test_project_token_scope_fills_missing_ids(railway: _FakeRailway, http: httpx.Client) -> None:
+def test_project_token_scope_fills_missing_ids(railway: SimulatedRailway, http: httpx.Client) -> None:
     """Without project/environment ids, a project token's own scope is asked for and used."""
-    railway.add(_FakeDeployment("d-9", SHA, ["SUCCESS"]))
-    service = _service(railway.endpoint, project_id="", environment_id="")
+    railway.deploy(SHA, ["SUCCESS"], deployment_id="d-9")
+    service = _service(railway, project_id="", environment_id="")
 
     outcome, _ = _watch(railway, http, FakeClock(), service=service)
 
     assert DeployStatus.SUCCESS == outcome.status
-    listed = next(
-        r["body"] for r in railway.state.requests if r["body"].get("operationName") == "Deployments"
-    )
-    assert {"projectId": "p-1", "environmentId": "e-1", "serviceId": "s-1"} == listed["variables"]["input"]
+    listed = next(r["body"] for r in railway.requests if r["body"].get("operationName") == "Deployments")
+    assert {"projectId": "p-demo", "environmentId": "e-demo", "serviceId": "s-demo"} == listed["variables"][
+        "input"
+    ]
 
 
 def test_account_token_without_ids_is_a_configuration_error(
-    railway: _FakeRailway, http: httpx.Client
+    railway: SimulatedRailway, http: httpx.Client
 ) -> None:
     """An account token cannot infer the project: the outcome says which keys to set."""
-    service = _service(railway.endpoint, project_id="", environment_id="")
+    service = _service(railway, project_id="", environment_id="")
 
     outcome, _ = _watch(railway, http, FakeClock(), service=service, secrets=ACCOUNT)
 
@@ -393,13 +292,15 @@ def test_nothing_configured_is_unwatched(http: httpx.Client) -> None:
     assert "health_url" in outcome.detail
 
 
-def test_find_prefers_the_newest_deployment_of_the_commit(railway: _FakeRailway, http: httpx.Client) -> None:
+def test_find_prefers_the_newest_deployment_of_the_commit(
+    railway: SimulatedRailway, http: httpx.Client
+) -> None:
     """A redeploy of the same commit is a newer deployment; that one is followed."""
-    railway.add(_FakeDeployment("d-1", SHA, ["CRASHED"], created_at="2026-10-20T08:00:00.000Z"))
-    railway.add(_FakeDeployment("d-2", SHA[:7].upper(), ["BUILDING"], created_at="2026-10-20T09:00:00.000Z"))
+    railway.deploy(SHA, ["CRASHED"], deployment_id="d-1", created_at="2026-10-20T08:00:00.000Z")
+    railway.deploy(SHA[:7].upper(), ["BUILDING"], deployment_id="d-2", created_at="2026-10-20T09:00:00.000Z")
     client = RailwayClient(http, endpoint=railway.endpoint, headers=auth_headers(ACCOUNT))
 
-    found = find_deployment_for_commit(client, _service(railway.endpoint).railway, SHA)
+    found = find_deployment_for_commit(client, _service(railway).railway, SHA)
 
     assert found is not None
     assert "d-2" == found.id
