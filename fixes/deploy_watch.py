@@ -312,7 +312,7 @@ def follow_health_url(
     seen: list[str] = []
     while True:
         try:
-            response = http.get(url)
+            response = http.get(url, follow_redirects=True)
             state = f"HTTP {response.status_code}"
             reported = _reported_commit(response.text) if response.status_code == 200 else ""
         except httpx.HTTPError as exc:

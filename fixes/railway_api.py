@@ -17,6 +17,7 @@ Errors (all carry a message that says what failed and what to do next):
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -176,6 +177,8 @@ def _seconds_until(value: str | None, now: float) -> float | None:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         return max(moment.timestamp() - now, 0.0)
+    if not math.isfinite(number):
+        return None
     # A value this large is an epoch timestamp, not a delay (a delay of 30 years is not one).
     return max(number - now, 0.0) if number > 1_000_000_000 else max(number, 0.0)
 

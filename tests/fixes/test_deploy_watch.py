@@ -32,11 +32,13 @@ from bot.store.models import AuditEvent, Incident
 from bot.store.proposals import create_proposal, get_proposal
 from fixes.deploy_watch import (
     ActionKind,
+    Deployment,
     DeployOutcome,
     DeployStatus,
     commit_matches,
     decide_after_deploy,
     find_deployment_for_commit,
+    follow_deployment,
     record_deploy_outcome,
     wait_for_deployment,
     watch_deploy,
@@ -306,6 +308,51 @@ def test_find_prefers_the_newest_deployment_of_the_commit(
     assert "d-2" == found.id
 
 
+def test_railway_outage_during_the_watch_is_ridden_out(railway: SimulatedRailway, http: httpx.Client) -> None:
+    """Four 502s in a row (the client gives up) are reported and the next poll carries on to SUCCESS."""
+    railway.deploy(SHA, ["BUILDING", "SUCCESS"], deployment_id="d-9")
+    clock = FakeClock()
+    client = RailwayClient(http, endpoint=railway.endpoint, headers=auth_headers(PROJECT), sleep=clock.sleep)
+    seen: list[str] = []
+    railway.answer_next(502)  # the list query retries once, then succeeds
+    target = _service(railway).railway
+    found = wait_for_deployment(
+        client,
+        target,
+        SHA,
+        deadline=600,
+        poll_seconds=10,
+        progress=seen.append,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert found is not None
+    for _ in range(4):
+        railway.answer_next(502)
+
+    outcome = follow_deployment(
+        client, found.id, deadline=600, poll_seconds=10, progress=seen.append, clock=clock, sleep=clock.sleep
+    )
+
+    assert DeployStatus.SUCCESS == outcome.status
+    assert 1 == sum("Railway is not answering" in line for line in seen)
+
+
+@pytest.mark.parametrize(
+    ("node", "expected"),
+    [
+        ({"id": "d-1", "status": "SUCCESS", "meta": {"commitHash": "abc1234"}}, "abc1234"),
+        ({"id": "d-1", "status": "SUCCESS", "meta": json.dumps({"commitHash": "abc1234"})}, "abc1234"),
+        ({"id": "d-1", "status": "SUCCESS", "meta": "not json"}, ""),
+        ({"id": "d-1", "status": "SUCCESS", "meta": None}, ""),
+        ({"id": "d-1", "status": "SUCCESS"}, ""),
+    ],
+)
+def test_commit_hash_is_read_from_meta(node: dict[str, Any], expected: str) -> None:
+    """meta is a JSON scalar: an object, a JSON-encoded string, junk or missing all parse."""
+    assert expected == Deployment.from_node(node).commit_hash
+
+
 # --- health URL ------------------------------------------------------------------------------
 
 
@@ -488,6 +535,9 @@ def test_no_token_is_a_configuration_error() -> None:
         ({"retry-after": "Fri, 15 Jan 2027 08:00:10 GMT"}, 10.0),
         ({"x-ratelimit-reset": "1800000005"}, 5.0),
         ({"retry-after": "soon"}, 2.0),
+        ({"retry-after": "nan"}, 2.0),
+        ({"retry-after": "-5"}, 0.0),
+        ({"retry-after": "inf"}, 2.0),
         ({}, 2.0),
     ],
 )
@@ -499,6 +549,17 @@ def test_retry_delay_reads_the_headers(headers: dict[str, str], expected: float)
         else 1_800_000_000.0
     )
     assert expected == retry_delay(headers, 2, now, cap=60)
+
+
+@given(
+    headers=st.dictionaries(
+        st.sampled_from(["retry-after", "x-ratelimit-reset", "x-other"]), st.text(max_size=40)
+    ),
+    attempt=st.integers(1, 10),
+)
+def test_retry_delay_is_always_bounded(headers: dict[str, str], attempt: int) -> None:
+    """Whatever the headers say, the wait is between 0 and the cap and never raises."""
+    assert 0.0 <= retry_delay(headers, attempt, 1_800_000_000.0, cap=60) <= 60.0
 
 
 def test_rate_limit_headers_are_parsed() -> None:
