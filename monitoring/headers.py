@@ -93,7 +93,7 @@ _TOKEN_FIELDS = {
     "Level": r"[A-Za-z]{3,9}",
     "Pid": r"\d+",
     "Host": r"[\w.-]+",
-    "Component": r"[\w.$@:/()\[\]-]+?",
+    "Component": r"\S+?",
 }
 
 
