@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from monitoring.events import Frame, LogEvent
-from monitoring.masking import mask
 
 __all__ = [
     "Anomaly",
@@ -229,6 +228,20 @@ def _build(kind: str, severity: str, bucket: _Bucket, events: Sequence[LogEvent]
     )
 
 
+def _category(event: LogEvent, template: str, slow_ms: float) -> tuple[str, str]:
+    """(detector, fingerprint) of one event."""
+    if event.is_error:
+        if event.exception_type:
+            return "error", traceback_fingerprint(event.exception_type, event.frames)
+        return "error", _hash("error", event.logger, template)
+    if _TRUNCATION.search(event.message):
+        return "truncation", _hash("truncation", event.logger, template)
+    took = duration_ms(event)
+    if took is not None and took >= slow_ms:
+        return "slow", _hash("slow", event.logger, template)
+    return "rate", _hash("rate", event.logger, template)
+
+
 def detect(
     events: Iterable[tuple[LogEvent, str]],
     thresholds: Thresholds,
@@ -240,69 +253,62 @@ def detect(
 
     `now` stands in for events without a timestamp. The result is ordered by first line/time.
     """
-    window = timedelta(seconds=thresholds.window_seconds)
-    errors: dict[str, _Bucket] = {}
-    slow: dict[str, _Bucket] = {}
-    truncated: dict[str, _Bucket] = {}
-    others: dict[str, _Bucket] = {}
+    buckets: dict[str, dict[str, _Bucket]] = {"error": {}, "truncation": {}, "slow": {}, "rate": {}}
     earliest: datetime | None = None
     for event, template in events:
         stamp = event.timestamp or now
         earliest = stamp if earliest is None or stamp < earliest else earliest
-        if event.is_error:
-            if event.exception_type:
-                key = traceback_fingerprint(event.exception_type, event.frames)
-            else:
-                key = _hash("error", event.logger, template)
-            errors.setdefault(key, _Bucket(key, template)).events.append(event)
-            continue
-        if _TRUNCATION.search(event.message):
-            key = _hash("truncation", event.logger, template)
-            truncated.setdefault(key, _Bucket(key, template)).events.append(event)
-            continue
-        took = duration_ms(event)
-        if took is not None and took >= thresholds.slow_ms:
-            key = _hash("slow", event.logger, template)
-            slow.setdefault(key, _Bucket(key, template)).events.append(event)
-            continue
-        key = _hash("rate", event.logger, template)
-        others.setdefault(key, _Bucket(key, template)).events.append(event)
-
+        category, key = _category(event, template, thresholds.slow_ms)
+        buckets[category].setdefault(key, _Bucket(key, template)).events.append(event)
     if state.started_at is None or (earliest is not None and earliest < state.started_at):
         state.started_at = earliest or now
-    baseline_ready = state.started_at + timedelta(seconds=thresholds.new_error_baseline_seconds)
-    found: list[Anomaly] = []
-
-    for bucket in errors.values():
-        events_ = bucket.events
-        count = _max_in_window([e.timestamp or now for e in events_], window)
-        first_stamp = min(e.timestamp or now for e in events_)
-        critical = any(e.level == "critical" for e in events_)
-        if count >= thresholds.error_repeat:
-            found.append(_build("error_pattern", "critical" if critical else "high", bucket, events_, now))
-        elif bucket.key not in state.known_errors and first_stamp >= baseline_ready:
-            found.append(_build("new_error", "medium", bucket, events_, now))
-        state.known_errors.setdefault(bucket.key, first_stamp.isoformat())
-
-    for buckets, repeat in ((truncated, thresholds.truncation_repeat), (slow, thresholds.slow_repeat)):
-        for bucket in buckets.values():
-            if _max_in_window([e.timestamp or now for e in bucket.events], window) >= repeat:
-                found.append(_build("performance", "medium", bucket, bucket.events, now))
-
-    for bucket in others.values():
-        count = _max_in_window([e.timestamp or now for e in bucket.events], window)
-        baseline = state.rates.get(bucket.key)
-        loud = any(e.level in {"warning", "error", "critical"} for e in bucket.events)
-        if count >= thresholds.spike_min_count and (baseline is not None or loud):
-            if count >= thresholds.spike_factor * max(baseline or 0.0, 1.0):
-                found.append(_build("unusual", "low", bucket, bucket.events, now))
-        # Exponential moving average of the per-window count: the template's own baseline.
-        state.rates[bucket.key] = count if baseline is None else 0.8 * baseline + 0.2 * count
-
+    found = [
+        *_errors(buckets["error"].values(), thresholds, state, now),
+        *_performance(buckets["truncation"].values(), thresholds.truncation_repeat, thresholds, now),
+        *_performance(buckets["slow"].values(), thresholds.slow_repeat, thresholds, now),
+        *_unusual(buckets["rate"].values(), thresholds, state, now),
+    ]
     found.sort(key=lambda a: (a.line_numbers[0] if a.line_numbers else 0, a.first_seen))
     return found
 
 
-def template_key(message: str) -> str:
-    """A stable template for a message when no miner is at hand (masking only)."""
-    return mask(message)
+def _count(bucket: _Bucket, thresholds: Thresholds, now: datetime) -> int:
+    window = timedelta(seconds=thresholds.window_seconds)
+    return _max_in_window([e.timestamp or now for e in bucket.events], window)
+
+
+def _errors(
+    buckets: Iterable[_Bucket], thresholds: Thresholds, state: DetectorState, now: datetime
+) -> Iterator[Anomaly]:
+    baseline_ready = (state.started_at or now) + timedelta(seconds=thresholds.new_error_baseline_seconds)
+    for bucket in buckets:
+        first_stamp = min(e.timestamp or now for e in bucket.events)
+        critical = any(e.level == "critical" for e in bucket.events)
+        if _count(bucket, thresholds, now) >= thresholds.error_repeat:
+            yield _build("error_pattern", "critical" if critical else "high", bucket, bucket.events, now)
+        elif bucket.key not in state.known_errors and first_stamp >= baseline_ready:
+            yield _build("new_error", "medium", bucket, bucket.events, now)
+        state.known_errors.setdefault(bucket.key, first_stamp.isoformat())
+
+
+def _performance(
+    buckets: Iterable[_Bucket], repeat: int, thresholds: Thresholds, now: datetime
+) -> Iterator[Anomaly]:
+    for bucket in buckets:
+        if _count(bucket, thresholds, now) >= repeat:
+            yield _build("performance", "medium", bucket, bucket.events, now)
+
+
+def _unusual(
+    buckets: Iterable[_Bucket], thresholds: Thresholds, state: DetectorState, now: datetime
+) -> Iterator[Anomaly]:
+    for bucket in buckets:
+        count = _count(bucket, thresholds, now)
+        baseline = state.rates.get(bucket.key)
+        # Without a baseline of its own, only a loud template (warning and above) can be unusual.
+        loud = any(e.level in {"warning", "error", "critical"} for e in bucket.events)
+        enough = count >= thresholds.spike_min_count and (baseline is not None or loud)
+        if enough and count >= thresholds.spike_factor * max(baseline or 0.0, 1.0):
+            yield _build("unusual", "low", bucket, bucket.events, now)
+        # Exponential moving average of the per-window count: the template's own baseline.
+        state.rates[bucket.key] = count if baseline is None else 0.8 * baseline + 0.2 * count

@@ -218,7 +218,7 @@ def _from_json(data: Mapping[str, Any], raw: RawLine) -> LogEvent:
     return event
 
 
-def _from_line(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent:
+def _structured(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent | None:
     stripped = text.strip()
     if stripped.startswith("{") and stripped.endswith("}"):
         try:
@@ -227,26 +227,32 @@ def _from_line(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent
             data = None
         if isinstance(data, dict):
             return _from_json(data, raw)
-    if header is not None:
-        fields = header.split(text)
-        if fields is not None:
-            level_field = fields.get("Level", "")
-            stamp = " ".join(v for k, v in fields.items() if k in {"Date", "Time"})
-            return LogEvent(
-                message=fields["Content"].strip(),
-                level=_level(level_field, default=_guess_level(fields["Content"], raw.level)),
-                logger=fields.get("Component", "") or fields.get("Logger", ""),
-                timestamp=parse_timestamp(stamp) or raw.timestamp,
-                line_number=raw.number,
-                fields={k: v for k, v in fields.items() if k != "Content"},
-            )
+    fields = header.split(text) if header is not None else None
+    if fields is None:
+        return None
+    stamp = " ".join(v for k, v in fields.items() if k in {"Date", "Time"})
+    return LogEvent(
+        message=fields["Content"].strip(),
+        level=_level(fields.get("Level", ""), default=_guess_level(fields["Content"], raw.level)),
+        logger=fields.get("Component", "") or fields.get("Logger", ""),
+        timestamp=parse_timestamp(stamp) or raw.timestamp,
+        line_number=raw.number,
+        fields={k: v for k, v in fields.items() if k != "Content"},
+    )
+
+
+def _from_line(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent:
+    structured = _structured(text, raw, header)
+    if structured is not None:
+        return structured
+    stripped = text.strip()
+    access = _UVICORN_ACCESS.match(stripped) or _COMMON_ACCESS.match(stripped)
+    if access:
+        return _access_event(access.groupdict(), raw)
     for pattern in _PLAIN:
         match = pattern.match(stripped)
         if match:
             groups = match.groupdict()
-            access = _UVICORN_ACCESS.match(stripped)
-            if access:
-                return _access_event(access.groupdict(), raw)
             return LogEvent(
                 message=groups["msg"].strip(),
                 level=_level(groups["level"]),
@@ -254,12 +260,6 @@ def _from_line(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent
                 timestamp=parse_timestamp(groups.get("ts")) or raw.timestamp,
                 line_number=raw.number,
             )
-    access = _UVICORN_ACCESS.match(stripped)
-    if access:
-        return _access_event(access.groupdict(), raw)
-    common = _COMMON_ACCESS.match(stripped)
-    if common:
-        return _access_event(common.groupdict(), raw)
     return LogEvent(
         message=stripped,
         level=_guess_level(stripped, raw.level),
@@ -354,68 +354,82 @@ def parse_lines(lines: Iterable[RawLine], header: HeaderFormat | None = None) ->
     A traceback runs from `Traceback (most recent call last):` through its indented frames to the
     exception line; blank lines and the chain markers keep it open for a following traceback.
     """
-    pending: LogEvent | None = None
-    block: list[str] = []
-    state = "none"  # none | frames | after (exception line seen; a chain may follow)
-    held: list[RawLine] = []
-
+    folder = _Folder(header)
     for raw in lines:
+        yield from folder.feed(raw)
+    yield from folder.close()
+
+
+class _Folder:
+    """The traceback-folding state machine behind `parse_lines`."""
+
+    def __init__(self, header: HeaderFormat | None) -> None:
+        self.header = header
+        self.pending: LogEvent | None = None
+        self.block: list[str] = []
+        self.held: list[str] = []
+        self.state = "none"  # none | frames | after (exception line seen; a chain may follow)
+
+    def _emit(self) -> list[LogEvent]:
+        _finish(self.pending, self.block)
+        self.block, self.held, self.state = [], [], "none"
+        event, self.pending = self.pending, None
+        return [] if event is None or event.fields.get(_OWN) else [event]
+
+    def feed(self, raw: RawLine) -> list[LogEvent]:
         text = raw.text[:MAX_LINE_CHARS].rstrip("\r\n")
-        if BOT_LOG_MARKER in text and state in {"none", "after"}:
-            # The bot's own record: it (and a traceback under it) is dropped at yield time.
-            if state == "after":
-                _finish(pending, block)
-                block, held, state = [], [], "none"
-            if pending is not None and not pending.fields.get(_OWN):
-                yield pending
-            pending = LogEvent(message="", fields={_OWN: True})
-            continue
+        if BOT_LOG_MARKER in text and self.state != "frames":
+            # The bot's own record: it (and a traceback under it) is dropped when emitted.
+            out = self._emit()
+            self.pending = LogEvent(message="", fields={_OWN: True})
+            return out
         if text.startswith(_TRACEBACK_START):
-            if state == "none":
-                if pending is None:
-                    pending = LogEvent(
-                        message="", level="error", timestamp=raw.timestamp, line_number=raw.number
-                    )
-                    # A traceback on its own: the event is the traceback (message from its last line).
-                    pending.fields["standalone"] = True
-            block.extend(h.text for h in held)
-            held = []
-            block.append(text)
-            state = "frames"
-            continue
-        if state == "frames":
-            if not text.strip() or text[0].isspace():
-                block.append(text)
-                continue
-            if not _looks_like_record(text):
-                block.append(text)
-                state = "after" if _is_exception_line(text) else "frames"
-                continue
-            # A new log record interrupts a traceback cut short (no exception line).
-            state = "after"
-        if state == "after":
-            if not text.strip() or text.strip() in _CHAIN_MARKERS:
-                held.append(RawLine(text, raw.number))
-                continue
-            if text[0].isspace() and not held:
-                # Continuation of a multi-line exception message.
-                block.append(text)
-                continue
-            held = []
-            _finish(pending, block)
-            block, state = [], "none"
-            if pending is not None and not pending.fields.get(_OWN):
-                yield pending
-            pending = None
+            self._start_traceback(raw)
+            self.block.extend([*self.held, text])
+            self.held, self.state = [], "frames"
+            return []
+        if self.state == "frames" and self._in_frames(text):
+            return []
+        if self.state == "after" and self._in_tail(text):
+            return []
         if not text.strip():
-            continue
-        if pending is not None and not pending.fields.get(_OWN):
-            yield pending
-        pending = _from_line(text, raw, header)
-    if block:
-        _finish(pending, block)
-    if pending is not None and not pending.fields.get(_OWN):
-        yield pending
+            return []
+        out = self._emit() if (self.pending is not None or self.block) else []
+        self.pending = _from_line(text, raw, self.header)
+        return out
+
+    def _start_traceback(self, raw: RawLine) -> None:
+        if self.state == "none" and self.pending is None:
+            # A traceback on its own: the event is the traceback (message from its last line).
+            self.pending = LogEvent(
+                message="", level="error", timestamp=raw.timestamp, line_number=raw.number
+            )
+            self.pending.fields["standalone"] = True
+
+    def _in_frames(self, text: str) -> bool:
+        if not text.strip() or text[0].isspace():
+            self.block.append(text)
+            return True
+        if _looks_like_record(text):
+            # A new log record interrupts a traceback cut short (no exception line).
+            self.state = "after"
+            return False
+        self.block.append(text)
+        self.state = "after" if _is_exception_line(text) else "frames"
+        return True
+
+    def _in_tail(self, text: str) -> bool:
+        if not text.strip() or text.strip() in _CHAIN_MARKERS:
+            self.held.append(text)
+            return True
+        if text[0].isspace() and not self.held:
+            # Continuation of a multi-line exception message.
+            self.block.append(text)
+            return True
+        return False
+
+    def close(self) -> list[LogEvent]:
+        return self._emit()
 
 
 def _finish(event: LogEvent | None, block: list[str]) -> None:

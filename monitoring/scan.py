@@ -143,7 +143,7 @@ def run_scan(
     http = client or httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0))
     try:
         source = open_service_source(settings, service, http)
-        for lines, position in _batches(source, position, BATCH_LINES):
+        for lines, after in _batches(source, position, BATCH_LINES):
             analysis = analyze(
                 lines, service.thresholds, state, now=now(), header=header or _auto_header(lines)
             )
@@ -163,7 +163,7 @@ def run_scan(
                         )
                     )
                 row = get_cursor(session, service.name, service.source)
-                record_success(session, row, {"position": position, "detector": state.to_json()}, now())
+                record_success(session, row, {"position": after, "detector": state.to_json()}, now())
             if progress is not None:
                 progress(f"{service.name}: {report.events:,} events read, {len(report.anomalies)} anomalies")
     except SourceError as exc:

@@ -45,15 +45,26 @@ _KIND_RANK = {"unusual": 0, "performance": 1, "new_error": 2, "alert": 3, "error
 
 
 class AnomalyLike(Protocol):
-    kind: str
-    fingerprint: str
-    severity: str
-    count: int
-    template: str
-    first_seen: datetime
-    last_seen: datetime
-    samples: Sequence[str]
-    title: str
+    """What an upsert reads from an anomaly (`monitoring.detect.Anomaly` has all of it)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def template(self) -> str: ...
+    @property
+    def first_seen(self) -> datetime: ...
+    @property
+    def last_seen(self) -> datetime: ...
+    @property
+    def samples(self) -> Sequence[str]: ...
+    @property
+    def title(self) -> str: ...
 
     def details(self, source: str) -> dict[str, Any]: ...
 

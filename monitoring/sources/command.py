@@ -54,6 +54,6 @@ class CommandSource:
                     break
         fresh = texts[start:][:limit]
         consumed = start + len(fresh)
-        tail = hashes[max(consumed - _TAIL, 0) : consumed] or previous
+        kept = hashes[max(consumed - _TAIL, 0) : consumed] or previous
         lines = [RawLine(text, number=start + index + 1) for index, text in enumerate(fresh)]
-        return Batch(lines, {"tail": tail}, more=consumed < len(texts))
+        return Batch(lines, {"tail": kept}, more=consumed < len(texts))

@@ -1,14 +1,16 @@
 """`file:PATH`: read only what is new since the cursor; survive rotation and truncation.
 
-Cursor: `{"inode", "offset", "line"}` — the byte offset of the first unread byte and the number
+Cursor: `{"inode", "offset", "line", "head"}` — the byte offset of the first unread byte and the number
 of complete lines before it (so line numbers stay 1-based within the file). A last line without
 its newline is not consumed until it is complete. When the file at PATH is a different file
 (rotated: new inode) the rest of the old one is read first if it sits next to it as `PATH.1` or
-`PATH.0`, then the new file from its start; when the file shrank (truncated), it is read from 0.
+`PATH.0`, then the new file from its start; when the file shrank or its first bytes changed
+(truncated and rewritten), it is read from 0.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +58,24 @@ class FileSource:
             else:
                 notes.append(f"{self.path} was replaced; reading the new file from its start")
             offset, line = 0, 0
-        elif stat.st_size < offset:
+        elif stat.st_size < offset or (offset and cursor.get("head") != self._head(self.path, offset)):
+            # Shrunk, or rewritten in place (same size, different first bytes): start again.
             notes.append(f"{self.path} was truncated; reading it again from its start")
             offset, line = 0, 0
         read, offset, line, more = self._read_from(self.path, offset, line, max(limit - len(lines), 1))
         lines.extend(read)
-        return Batch(lines, {"inode": inode, "offset": offset, "line": line}, more=more, notes=notes)
+        cursor = {"inode": inode, "offset": offset, "line": line, "head": self._head(self.path, offset)}
+        return Batch(lines, cursor, more=more, notes=notes)
+
+    @staticmethod
+    def _head(path: Path, offset: int) -> str:
+        """A digest of the file's first bytes (up to 256, within what was read)."""
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(min(offset, 256))
+        except OSError:
+            return ""
+        return hashlib.sha1(data, usedforsecurity=False).hexdigest()[:16]
 
     def _rotated(self, inode: int) -> Path | None:
         for name in (f"{self.path.name}.1", f"{self.path.name}.0"):
