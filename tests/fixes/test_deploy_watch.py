@@ -1,8 +1,8 @@
 """The deploy watcher against a real local HTTP server speaking Railway's GraphQL shape.
 
 The client's edge cases (429, 5xx, errors in a 200) are unit-tested with `httpx.MockTransport`;
-the watcher itself talks to `bot.demo.simulated_railway.SimulatedRailway`, a threaded `http.server`
-on 127.0.0.1 (the same fake the offline demo deploys to). Time is a fake
+the watcher itself talks to `tests.fakes.railway.FakeRailway`, a real HTTP server on 127.0.0.1
+(the `projectToken` lookup uses the demo's `SimulatedRailway`, which also serves it). Time is a fake
 clock whose `sleep` advances it, so minutes of polling take no real time.
 """
 
@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.demo.simulated_railway import SimulatedRailway
-from bot.settings import ApplySettings, Secrets, ServiceSettings
+from bot.settings import ApplySettings, RailwayTarget, Secrets, ServiceSettings
 from bot.store.lifecycle import ProposalStatus
 from bot.store.models import AuditEvent, Incident
 from bot.store.proposals import create_proposal, get_proposal
@@ -54,11 +54,12 @@ from fixes.railway_api import (
     parse_rate_limit,
     retry_delay,
 )
+from tests.fakes.railway import Failure, FakeRailway
 
 SHA = "3f2c1ab9d4e5f60718293a4b5c6d7e8f90a1b2c3"
 OTHER_SHA = "aaaabbbbccccddddeeeeffff0000111122223333"
-PROJECT_TOKEN = "demo-project-token"  # what SimulatedRailway accepts
-ACCOUNT_TOKEN = "demo-account-token"
+PROJECT_TOKEN = "project-token-123"
+ACCOUNT_TOKEN = "account-token-456"
 
 
 # --- fakes -----------------------------------------------------------------------------------
@@ -80,8 +81,8 @@ class FakeClock:
 
 
 @pytest.fixture
-def railway() -> Iterator[SimulatedRailway]:
-    with SimulatedRailway() as fake:
+def railway() -> Iterator[FakeRailway]:
+    with FakeRailway(project_tokens={PROJECT_TOKEN}, bearer_tokens={ACCOUNT_TOKEN}) as fake:
         yield fake
 
 
@@ -97,10 +98,15 @@ class _Fix:
     commit_sha: str = SHA
 
 
-def _service(railway: SimulatedRailway, **ids: str) -> ServiceSettings:
-    return ServiceSettings(
-        name="api", source="file:app.log", repo="/tmp/r.git", railway=railway.target(**ids)
+def _service(railway: FakeRailway, **ids: str) -> ServiceSettings:
+    target = RailwayTarget(
+        endpoint=railway.url, **{"project_id": "p-1", "environment_id": "e-1", "service_id": "s-1", **ids}
     )
+    return ServiceSettings(name="api", source="file:app.log", repo="/tmp/r.git", railway=target)
+
+
+def _list_calls(railway: FakeRailway) -> int:
+    return sum(1 for r in railway.requests if r.json().get("operationName") == "Deployments")
 
 
 APPLY = ApplySettings(deploy_timeout_seconds=600, deploy_poll_seconds=10)
@@ -109,7 +115,7 @@ ACCOUNT = Secrets(railway_api_token=SecretStr(ACCOUNT_TOKEN))
 
 
 def _watch(
-    railway: SimulatedRailway, http: httpx.Client, clock: FakeClock, **kwargs: Any
+    railway: FakeRailway, http: httpx.Client, clock: FakeClock, **kwargs: Any
 ) -> tuple[DeployOutcome, list[str]]:
     seen: list[str] = []
     outcome = watch_deploy(
@@ -129,34 +135,38 @@ def _watch(
 # --- the watcher against the fake server --------------------------------------------------------
 
 
-def test_commit_is_found_after_a_few_polls(railway: SimulatedRailway, http: httpx.Client) -> None:
-    """A deployment that shows up on the third list query is found, after two poll intervals."""
-    railway.deploy(OTHER_SHA, ["SUCCESS"], deployment_id="d-8")
-    railway.deploy(SHA, ["QUEUED"], deployment_id="d-9", appears_after=2)
+def test_commit_is_found_after_a_few_polls(railway: FakeRailway, http: httpx.Client) -> None:
+    """A deployment that Railway starts during the second wait is found on the third list query."""
+    railway.add_deployment("d-8", ["SUCCESS"], commit=OTHER_SHA)
     clock = FakeClock()
-    client = RailwayClient(http, endpoint=railway.endpoint, headers=auth_headers(PROJECT), sleep=clock.sleep)
-    target = _service(railway).railway
 
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        if len(clock.sleeps) == 2:  # Railway picks the push up while the watcher waits
+            railway.add_deployment("d-9", ["QUEUED"], commit=SHA)
+
+    client = RailwayClient(http, endpoint=railway.url, headers=auth_headers(PROJECT), sleep=sleep)
     found = wait_for_deployment(
         client,
-        target,
+        _service(railway).railway,
         SHA,
         deadline=600,
         poll_seconds=10,
         progress=lambda _: None,
         clock=clock,
-        sleep=clock.sleep,
+        sleep=sleep,
     )
 
     assert found is not None
     assert ("d-9", "QUEUED") == (found.id, found.status)
     assert [10, 10] == clock.sleeps
+    assert 3 == _list_calls(railway)
 
 
-def test_full_status_sequence_reaches_success(railway: SimulatedRailway, http: httpx.Client) -> None:
+def test_full_status_sequence_reaches_success(railway: FakeRailway, http: httpx.Client) -> None:
     """QUEUED → BUILDING → DEPLOYING → SUCCESS is reported once per change and ends in SUCCESS."""
-    railway.deploy(
-        SHA, ["QUEUED", "QUEUED", "BUILDING", "BUILDING", "DEPLOYING", "SUCCESS"], deployment_id="d-9"
+    railway.add_deployment(
+        "d-9", ["QUEUED", "QUEUED", "BUILDING", "BUILDING", "DEPLOYING", "SUCCESS"], commit=SHA
     )
     clock = FakeClock()
 
@@ -170,9 +180,9 @@ def test_full_status_sequence_reaches_success(railway: SimulatedRailway, http: h
 
 
 @pytest.mark.parametrize("final", ["CRASHED", "FAILED"])
-def test_failing_deploy_ends_in_its_status(railway: SimulatedRailway, http: httpx.Client, final: str) -> None:
+def test_failing_deploy_ends_in_its_status(railway: FakeRailway, http: httpx.Client, final: str) -> None:
     """A deploy that crashes or fails ends with that status and the deployment id."""
-    railway.deploy(SHA, ["BUILDING", "DEPLOYING", final], deployment_id="d-9")
+    railway.add_deployment("d-9", ["BUILDING", "DEPLOYING", final], commit=SHA)
 
     outcome, _ = _watch(railway, http, FakeClock())
 
@@ -180,9 +190,9 @@ def test_failing_deploy_ends_in_its_status(railway: SimulatedRailway, http: http
     assert final in outcome.detail
 
 
-def test_deploy_that_never_finishes_times_out(railway: SimulatedRailway, http: httpx.Client) -> None:
+def test_deploy_that_never_finishes_times_out(railway: FakeRailway, http: httpx.Client) -> None:
     """A deploy stuck in BUILDING ends as TIMEOUT naming the last status, within the timeout."""
-    railway.deploy(SHA, ["BUILDING"], deployment_id="d-9")
+    railway.add_deployment("d-9", ["BUILDING"], commit=SHA)
     clock = FakeClock()
 
     outcome, _ = _watch(railway, http, clock)
@@ -192,22 +202,22 @@ def test_deploy_that_never_finishes_times_out(railway: SimulatedRailway, http: h
     assert clock.now <= APPLY.deploy_timeout_seconds
 
 
-def test_commit_that_never_deploys_times_out(railway: SimulatedRailway, http: httpx.Client) -> None:
+def test_commit_that_never_deploys_times_out(railway: FakeRailway, http: httpx.Client) -> None:
     """With no deployment of the commit, the watcher gives up at the timeout and says why."""
-    railway.deploy(OTHER_SHA, ["SUCCESS"], deployment_id="d-8")
+    railway.add_deployment("d-8", ["SUCCESS"], commit=OTHER_SHA)
     clock = FakeClock()
 
     outcome, _ = _watch(railway, http, clock)
 
     assert (DeployStatus.TIMEOUT, "") == (outcome.status, outcome.deployment_id)
     assert "no Railway deployment of 3f2c1ab" in outcome.detail
-    assert 61 == railway.list_calls  # at t = 0, 10, …, 600 s
+    assert 61 == _list_calls(railway)  # at t = 0, 10, …, 600 s
 
 
-def test_rate_limited_request_waits_retry_after(railway: SimulatedRailway, http: httpx.Client) -> None:
+def test_rate_limited_request_waits_retry_after(railway: FakeRailway, http: httpx.Client) -> None:
     """A 429 with Retry-After: 7 makes the client wait 7 s and retry, and the watch still succeeds."""
-    railway.deploy(SHA, ["SUCCESS"], deployment_id="d-9")
-    railway.answer_next(429, {"Retry-After": "7", "X-RateLimit-Remaining": "0"})
+    railway.add_deployment("d-9", ["SUCCESS"], commit=SHA)
+    railway.fail_next(Failure(429, raw=b"{}", headers={"Retry-After": "7", "X-RateLimit-Remaining": "0"}))
     clock = FakeClock()
 
     outcome, _ = _watch(railway, http, clock)
@@ -216,9 +226,9 @@ def test_rate_limited_request_waits_retry_after(railway: SimulatedRailway, http:
     assert 7.0 == clock.sleeps[0]
 
 
-def test_not_authorized_in_a_200_ends_as_error(railway: SimulatedRailway, http: httpx.Client) -> None:
+def test_not_authorized_in_a_200_ends_as_error(railway: FakeRailway, http: httpx.Client) -> None:
     """A wrong token ("Not Authorized" in an HTTP 200) ends the watch at once with an ERROR saying so."""
-    railway.deploy(SHA, ["SUCCESS"], deployment_id="d-9")
+    railway.add_deployment("d-9", ["SUCCESS"], commit=SHA)
     clock = FakeClock()
 
     outcome, _ = _watch(railway, http, clock, secrets=Secrets(railway_token=SecretStr("wrong")))
@@ -242,37 +252,42 @@ def test_not_authorized_in_a_200_ends_as_error(railway: SimulatedRailway, http: 
     ],
 )
 def test_token_goes_in_the_right_header(
-    railway: SimulatedRailway, http: httpx.Client, secrets: Secrets, header: str, value: str
+    railway: FakeRailway, http: httpx.Client, secrets: Secrets, header: str, value: str
 ) -> None:
     """A project token is sent as Project-Access-Token, an account token as Bearer; project wins."""
-    railway.deploy(SHA, ["SUCCESS"], deployment_id="d-9")
+    railway.add_deployment("d-9", ["SUCCESS"], commit=SHA)
 
     outcome, _ = _watch(railway, http, FakeClock(), secrets=secrets)
 
     assert DeployStatus.SUCCESS == outcome.status
-    sent = railway.requests[0]["headers"]
-    assert value == sent[header]
-    other = "Authorization" if header == "Project-Access-Token" else "Project-Access-Token"
+    sent = railway.requests[0].headers
+    assert value == sent[header.lower()]
+    other = "authorization" if header == "Project-Access-Token" else "project-access-token"
     assert other not in sent
 
 
-def test_project_token_scope_fills_missing_ids(railway: SimulatedRailway, http: httpx.Client) -> None:
+def test_project_token_scope_fills_missing_ids(http: httpx.Client) -> None:
     """Without project/environment ids, a project token's own scope is asked for and used."""
-    railway.deploy(SHA, ["SUCCESS"], deployment_id="d-9")
-    service = _service(railway, project_id="", environment_id="")
+    with SimulatedRailway() as railway:
+        railway.deploy(SHA, ["SUCCESS"])
+        service = ServiceSettings(
+            name="api",
+            source="file:app.log",
+            repo="/tmp/r.git",
+            railway=railway.target(project_id="", environment_id=""),
+        )
 
-    outcome, _ = _watch(railway, http, FakeClock(), service=service)
+        outcome = watch_deploy(
+            _Fix(), service, APPLY, railway.secrets(), http, progress=lambda _: None, sleep=FakeClock().sleep
+        )
+        listed = next(r["body"] for r in railway.requests if r["body"].get("operationName") == "Deployments")
 
     assert DeployStatus.SUCCESS == outcome.status
-    listed = next(r["body"] for r in railway.requests if r["body"].get("operationName") == "Deployments")
-    assert {"projectId": "p-demo", "environmentId": "e-demo", "serviceId": "s-demo"} == listed["variables"][
-        "input"
-    ]
+    expected = {"projectId": "p-demo", "environmentId": "e-demo", "serviceId": "s-demo"}
+    assert expected == listed["variables"]["input"]
 
 
-def test_account_token_without_ids_is_a_configuration_error(
-    railway: SimulatedRailway, http: httpx.Client
-) -> None:
+def test_account_token_without_ids_is_a_configuration_error(railway: FakeRailway, http: httpx.Client) -> None:
     """An account token cannot infer the project: the outcome says which keys to set."""
     service = _service(railway, project_id="", environment_id="")
 
@@ -294,13 +309,11 @@ def test_nothing_configured_is_unwatched(http: httpx.Client) -> None:
     assert "health_url" in outcome.detail
 
 
-def test_find_prefers_the_newest_deployment_of_the_commit(
-    railway: SimulatedRailway, http: httpx.Client
-) -> None:
+def test_find_prefers_the_newest_deployment_of_the_commit(railway: FakeRailway, http: httpx.Client) -> None:
     """A redeploy of the same commit is a newer deployment; that one is followed."""
-    railway.deploy(SHA, ["CRASHED"], deployment_id="d-1", created_at="2026-10-20T08:00:00.000Z")
-    railway.deploy(SHA[:7].upper(), ["BUILDING"], deployment_id="d-2", created_at="2026-10-20T09:00:00.000Z")
-    client = RailwayClient(http, endpoint=railway.endpoint, headers=auth_headers(ACCOUNT))
+    railway.add_deployment("d-1", ["CRASHED"], commit=SHA)
+    railway.add_deployment("d-2", ["BUILDING"], commit=SHA[:7].upper())
+    client = RailwayClient(http, endpoint=railway.url, headers=auth_headers(ACCOUNT))
 
     found = find_deployment_for_commit(client, _service(railway).railway, SHA)
 
@@ -308,13 +321,13 @@ def test_find_prefers_the_newest_deployment_of_the_commit(
     assert "d-2" == found.id
 
 
-def test_railway_outage_during_the_watch_is_ridden_out(railway: SimulatedRailway, http: httpx.Client) -> None:
+def test_railway_outage_during_the_watch_is_ridden_out(railway: FakeRailway, http: httpx.Client) -> None:
     """Four 502s in a row (the client gives up) are reported and the next poll carries on to SUCCESS."""
-    railway.deploy(SHA, ["BUILDING", "SUCCESS"], deployment_id="d-9")
+    railway.add_deployment("d-9", ["BUILDING", "SUCCESS"], commit=SHA)
     clock = FakeClock()
-    client = RailwayClient(http, endpoint=railway.endpoint, headers=auth_headers(PROJECT), sleep=clock.sleep)
+    client = RailwayClient(http, endpoint=railway.url, headers=auth_headers(PROJECT), sleep=clock.sleep)
     seen: list[str] = []
-    railway.answer_next(502)  # the list query retries once, then succeeds
+    railway.fail_next(Failure(502))  # the list query retries once, then succeeds
     target = _service(railway).railway
     found = wait_for_deployment(
         client,
@@ -328,7 +341,7 @@ def test_railway_outage_during_the_watch_is_ridden_out(railway: SimulatedRailway
     )
     assert found is not None
     for _ in range(4):
-        railway.answer_next(502)
+        railway.fail_next(Failure(502))
 
     outcome = follow_deployment(
         client, found.id, deadline=600, poll_seconds=10, progress=seen.append, clock=clock, sleep=clock.sleep
