@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from bot.settings import Settings
 from bot.store.db import check_database, make_engine, make_session_factory, upgrade_database
 from bot.web import create_web_app
+from monitoring.events import BOT_LOG_MARKER
 
 __all__ = ["configure_logging", "serve"]
 
@@ -18,11 +19,15 @@ log = logging.getLogger(__name__)
 
 
 def configure_logging() -> None:
-    """Log to stdout: Railway marks every stderr line as an error."""
+    """Log to stdout: Railway marks every stderr line as an error.
+
+    Every line carries `BOT_LOG_MARKER` ("[fixbot]") so that the scanner skips the bot's own lines
+    even when the bot's logs are mixed into a monitored service's logs.
+    """
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stdout,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)s %(name)s: {BOT_LOG_MARKER} %(message)s",
     )
 
 

@@ -152,6 +152,8 @@ class ServiceSettings(_Section):
     max_files_per_fix: int = Field(5, ge=1, json_schema_extra={"example": "5"})
     max_lines_per_fix: int = Field(200, ge=1, json_schema_extra={"example": "200"})
     health_url: str = Field("", json_schema_extra={"example": '"https://api.example.com/health"'})
+    # How often this service is scanned; empty = the top-level scan_interval_seconds.
+    scan_interval_seconds: float | None = Field(None, ge=10, json_schema_extra={"example": '"5m"'})
     thresholds: DetectorThresholds = Field(default_factory=DetectorThresholds)
     railway: RailwayTarget = Field(default_factory=RailwayTarget)
 

@@ -8,6 +8,8 @@ from bot.cli.config_cmd import config
 from bot.cli.db_cmd import db
 from bot.cli.fixes_cmd import fixes
 from bot.cli.run_cmd import run
+from bot.cli.scan_cmd import scan
+from bot.cli.templates_cmd import templates
 
 __all__ = ["main"]
 
@@ -30,3 +32,5 @@ main.add_command(run)
 main.add_command(db)
 main.add_command(config)
 main.add_command(fixes)
+main.add_command(scan)
+main.add_command(templates)

@@ -1,0 +1,233 @@
+"""Benchmark: our template miner against Drain3 on Loghub, accuracy and throughput in one run.
+
+    python benchmarks/template_miner.py [--data ../shared/data/loghub] [--lines 1000000]
+
+1. Grouping Accuracy (Zhu et al. 2019) on the five Loghub 2k sets, scored against the
+   `*_structured_corrected.csv` truth grouped by EventTemplate. Both miners get the same message
+   part (`<Content>`, split off with the dataset's Loghub header format). Drain3 runs with the
+   Loghub benchmark's masking regexes and its per-dataset similarity/depth; ours with its one
+   fixed configuration.
+2. Throughput: a file of `--lines` messages made by cycling the five logs' messages (written to a
+   temporary directory, never into the repository). Each miner runs in its own child process that
+   streams the file; it reports lines per second and its peak RSS.
+
+The data is located relative to the repository root (`../shared/data/loghub`) unless `--data` says
+otherwise; it is read in place and never copied into the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from monitoring.headers import HeaderFormat  # noqa: E402
+from monitoring.templates import TemplateMiner  # noqa: E402
+
+_DIGIT = re.compile(r"\d")
+
+# The Loghub benchmark settings for Drain (logparser/benchmark/Drain_benchmark.py).
+DATASETS: dict[str, dict[str, object]] = {
+    "HDFS": {
+        "format": "<Date> <Time> <Pid> <Level> <Component>: <Content>",
+        "regex": [r"blk_-?\d+", r"(\d+\.){3}\d+(:\d+)?"],
+        "st": 0.5,
+        "depth": 4,
+    },
+    "Apache": {
+        "format": r"\[<Time>\] \[<Level>\] <Content>",
+        "regex": [r"(\d+\.){3}\d+"],
+        "st": 0.5,
+        "depth": 4,
+    },
+    "OpenSSH": {
+        "format": r"<Date> <Day> <Time> <Component> sshd\[<Pid>\]: <Content>",
+        "regex": [r"(\d+\.){3}\d+", r"([\w-]+\.){2,}[\w-]+"],
+        "st": 0.6,
+        "depth": 5,
+    },
+    "Zookeeper": {
+        "format": r"<Date> <Time> - <Level>  \[<Node>:<Component>@<Id>\] - <Content>",
+        "regex": [r"(/|)(\d+\.){3}\d+(:\d+)?"],
+        "st": 0.5,
+        "depth": 4,
+    },
+    "Linux": {
+        "format": r"<Month> <Date> <Time> <Level> <Component>(\[<PID>\])?: <Content>",
+        "regex": [r"(\d+\.){3}\d+", r"\d{2}:\d{2}:\d{2}"],
+        "st": 0.39,
+        "depth": 6,
+    },
+}
+
+
+def load(data: Path, name: str) -> tuple[list[str], list[str]]:
+    """(messages, truth templates) for one dataset, line by line."""
+    header = HeaderFormat.compile(str(DATASETS[name]["format"]))
+    raw = (data / name / f"{name}_2k.log").read_bytes().decode("utf-8", "replace").splitlines()
+    messages = [header.content(line) for line in raw]
+    with (data / name / f"{name}_2k.log_structured_corrected.csv").open(newline="") as handle:
+        truth = [row["EventTemplate"] for row in csv.DictReader(handle)]
+    if len(truth) != len(messages):
+        raise SystemExit(f"{name}: {len(messages)} log lines but {len(truth)} truth rows")
+    return messages, truth
+
+
+def grouping_accuracy(truth: Sequence[str], predicted: Sequence[object]) -> float:
+    """Share of lines whose predicted group holds exactly the lines of their true group."""
+    true_groups: dict[str, set[int]] = defaultdict(set)
+    pred_groups: dict[object, set[int]] = defaultdict(set)
+    for index, (t, p) in enumerate(zip(truth, predicted, strict=True)):
+        true_groups[t].add(index)
+        pred_groups[p].add(index)
+    correct = sum(
+        len(members) for members in pred_groups.values() if true_groups[truth[next(iter(members))]] == members
+    )
+    return correct / len(truth)
+
+
+def ours(messages: Sequence[str]) -> list[int]:
+    miner = TemplateMiner()
+    ids = [miner.add(message).id for message in messages]
+    # Groups merged later answer to the id of the group they joined.
+    return [group.id if (group := miner.resolve(i)) else i for i in ids]
+
+
+# For the mixed throughput file Drain3 gets every Loghub mask of the five sets, depth 4, st 0.5.
+MIXED: dict[str, object] = {
+    "regex": sorted({r for settings in DATASETS.values() for r in settings["regex"]}),  # type: ignore[attr-defined]
+    "st": 0.5,
+    "depth": 4,
+}
+
+
+def drain3_miner(name: str) -> Callable[[str], int]:
+    from drain3 import TemplateMiner as Drain3
+    from drain3.masking import MaskingInstruction
+    from drain3.template_miner_config import TemplateMinerConfig
+
+    settings = DATASETS.get(name, MIXED)
+    config = TemplateMinerConfig()
+    config.profiling_enabled = False
+    config.drain_sim_th = float(settings["st"])  # type: ignore[arg-type]
+    config.drain_depth = int(settings["depth"])  # type: ignore[call-overload]
+    config.masking_instructions = [MaskingInstruction(r, "*") for r in settings["regex"]]  # type: ignore[attr-defined]
+    config.mask_prefix = "<"
+    config.mask_suffix = ">"
+    miner = Drain3(config=config)
+    return lambda message: miner.add_log_message(message)["cluster_id"]
+
+
+def accuracy(data: Path) -> list[tuple[str, float, float]]:
+    rows = []
+    for name in DATASETS:
+        messages, truth = load(data, name)
+        drain = drain3_miner(name)
+        rows.append(
+            (
+                name,
+                grouping_accuracy(truth, ours(messages)),
+                grouping_accuracy(truth, [drain(m) for m in messages]),
+            )
+        )
+    return rows
+
+
+def child(kind: str, path: Path, budget: float) -> None:
+    """Stream `path` through one miner; print {"lines", "seconds", "peak_rss_mb"} as JSON."""
+    if kind == "ours":
+        add: Callable[[str], object] = TemplateMiner().add
+    else:
+        add = drain3_miner("mixed")
+    lines = 0
+    start = time.perf_counter()
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            add(line.rstrip("\n"))
+            lines += 1
+            # A slow peer stops after its time budget; its rate over what it read is still exact.
+            if lines % 10_000 == 0 and time.perf_counter() - start > budget:
+                break
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"lines": lines, "seconds": seconds, "peak_rss_mb": peak}))
+
+
+def run_child(kind: str, path: Path, budget: float) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", kind, str(path), "--budget", str(budget)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def throughput(data: Path, lines: int, budget: float) -> tuple[dict[str, float], dict[str, float]]:
+    pool = [m.replace("\n", " ") for name in DATASETS for m in load(data, name)[0]]
+    # Every digit is redrawn at random so that the file is not 100 copies of 10,000 lines: the same
+    # statements with new values, as in a real log (no cache can simply remember whole lines).
+    rng = random.Random(20261020)
+    digits = "0123456789"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "messages.log"
+        with path.open("w", encoding="utf-8") as handle:
+            for index in range(lines):
+                message = pool[index % len(pool)]
+                handle.write(_DIGIT.sub(lambda _: rng.choice(digits), message) + "\n")
+        return run_child("ours", path, budget), run_child("drain3", path, budget)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "loghub")
+    parser.add_argument("--lines", type=int, default=1_000_000, help="messages in the throughput file")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--budget", type=float, default=60.0, help="seconds each miner may run on the throughput file"
+    )
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child[0], Path(args.child[1]), args.budget)
+        return 0
+    if not (args.data / "HDFS").is_dir():
+        raise SystemExit(f"Loghub data not found at {args.data}; pass --data PATH")
+    rows = accuracy(args.data)
+    print(f"{'dataset':<10} {'ours GA':>8} {'Drain3 GA':>10} {'diff':>7}")
+    for name, mine, theirs in rows:
+        print(f"{name:<10} {mine:8.4f} {theirs:10.4f} {mine - theirs:+7.4f}")
+    avg_ours = sum(r[1] for r in rows) / len(rows)
+    avg_drain = sum(r[2] for r in rows) / len(rows)
+    print(f"{'average':<10} {avg_ours:8.4f} {avg_drain:10.4f} {avg_ours - avg_drain:+7.4f}")
+    worst = min(r[1] - r[2] for r in rows)
+    print(f"GA bar (avg >= 0.95, no dataset > 0.01 below Drain3): {avg_ours >= 0.95 and worst >= -0.01}")
+    if args.skip_throughput:
+        return 0
+    mine, theirs = throughput(args.data, args.lines, args.budget)
+    ours_lps = mine["lines"] / mine["seconds"]
+    drain_lps = theirs["lines"] / theirs["seconds"]
+    print(
+        f"throughput on a {args.lines:,}-line file: "
+        f"ours {ours_lps:,.0f} lines/s over {mine['lines']:,.0f} lines, "
+        f"Drain3 {drain_lps:,.0f} lines/s over {theirs['lines']:,.0f} lines"
+    )
+    print(f"speed ratio ours/Drain3: {ours_lps / drain_lps:.1f}x (bar >= 5x)")
+    print(
+        f"peak RSS: ours {mine['peak_rss_mb']:.0f} MB (bar <= 150 MB), Drain3 {theirs['peak_rss_mb']:.0f} MB"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

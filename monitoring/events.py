@@ -1,0 +1,441 @@
+"""Raw log lines → `LogEvent`s: JSON logs, Python logging lines, access lines, tracebacks folded.
+
+`parse_lines(lines)` is a pure function over `RawLine`s (text plus the 1-based line number, or a
+timestamp a source already knows). Every line ends up in exactly one event: a line of unknown shape
+becomes a message of its own (never dropped), and the lines of a Python traceback — including
+chained exceptions — are folded into the event that logged it (or into an event of their own when
+the traceback stands alone). Lines carrying `BOT_LOG_MARKER` are the bot's own and are skipped.
+
+Accepted shapes, per line:
+- a JSON object (structlog, Railway, python-json-logger): level/severity/levelname,
+  message/event/msg, logger/logger_name/name, timestamp/time/ts/@timestamp, and an exception in
+  exception/exc_info/traceback/stack/stack_trace/error;
+- Python logging: `2026-10-20 02:30:01,123 ERROR app.mcp: text`, `... - app.mcp - ERROR - text`,
+  `[2026-10-20T02:30:01Z] ERROR app.mcp: text`, `ERROR:app.mcp:text`;
+- uvicorn / gunicorn access lines (`INFO:  1.2.3.4:5 - "GET /x HTTP/1.1" 500`, common log format);
+- any line when the source declares a Loghub-style header format (`monitoring.headers`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from monitoring.headers import HeaderFormat
+
+__all__ = [
+    "BOT_LOG_MARKER",
+    "MAX_LINE_CHARS",
+    "Frame",
+    "LogEvent",
+    "RawLine",
+    "looks_like_known_shape",
+    "parse_lines",
+    "parse_timestamp",
+    "parse_traceback",
+]
+
+# The bot's own log format carries this marker (see bot/runtime.py); lines bearing it are skipped,
+# so the bot never reacts to what it logs itself even when a service uses `bot.`-like logger names.
+BOT_LOG_MARKER = "[fixbot]"
+# Longer lines are cut (the rest is noise for grouping and would bloat storage).
+MAX_LINE_CHARS = 16_384
+
+
+@dataclass(frozen=True)
+class RawLine:
+    """One line as a source read it: 1-based line number (file sources) or a known timestamp."""
+
+    text: str
+    number: int = 0
+    timestamp: datetime | None = None
+    level: str = ""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One `File "...", line N, in f` entry of a traceback."""
+
+    file: str
+    line: int
+    function: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "function": self.function}
+
+
+@dataclass
+class LogEvent:
+    """One logical log record. `level` is one of debug|info|warning|error|critical."""
+
+    message: str
+    level: str = "info"
+    logger: str = ""
+    timestamp: datetime | None = None
+    line_number: int = 0
+    traceback: str = ""
+    exception_type: str = ""
+    frames: list[Frame] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_error(self) -> bool:
+        return self.level in {"error", "critical"} or bool(self.traceback)
+
+
+_LEVELS = {
+    "trace": "debug",
+    "debug": "debug",
+    "info": "info",
+    "information": "info",
+    "notice": "info",
+    "warn": "warning",
+    "warning": "warning",
+    "err": "error",
+    "error": "error",
+    "exception": "error",
+    "crit": "critical",
+    "critical": "critical",
+    "fatal": "critical",
+    "alert": "critical",
+    "emerg": "critical",
+    "panic": "critical",
+}
+
+
+def _level(value: object, default: str = "info") -> str:
+    if isinstance(value, int):  # python-json-logger levelno
+        return "critical" if value >= 50 else "error" if value >= 40 else "warning" if value >= 30 else "info"
+    text = str(value).strip().strip('"').lower() if value is not None else ""
+    return _LEVELS.get(text, default)
+
+
+_ISO = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?\s*(Z|[+-]\d{2}:?\d{2})?",
+)
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """An aware UTC datetime from ISO/RFC 3339 text (naive = UTC) or epoch seconds/ms/ns; else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+        while seconds > 1e11:  # milliseconds, microseconds or nanoseconds since the epoch
+            seconds /= 1000
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str):
+        return None
+    match = _ISO.search(value)
+    if not match:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    try:
+        stamp = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, UTC)
+    except ValueError:
+        return None
+    if zone and zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        digits = zone[1:].replace(":", "")
+        offset = sign * (int(digits[:2]) * 60 + int(digits[2:4] or 0))
+        stamp = stamp.replace(tzinfo=None)
+        stamp = (stamp - _minutes(offset)).replace(tzinfo=UTC)
+    return stamp
+
+
+def _minutes(count: int) -> Any:
+    from datetime import timedelta
+
+    return timedelta(minutes=count)
+
+
+_LEVEL_WORD = r"(?P<level>DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL|TRACE|NOTICE)"
+_TS = r"\[?(?P<ts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)\]?"
+_PLAIN = (
+    # 2026-10-20 02:30:01,123 ERROR app.mcp: text   |  [ts] [ERROR] app.mcp: text
+    re.compile(
+        rf"^{_TS}\s+\[?{_LEVEL_WORD}\]?\s+(?:\[?(?P<logger>[\w.$@/-]+)\]?:?\s+)?(?:-\s+)?(?P<msg>.*)$"
+    ),
+    # 2026-10-20 02:30:01,123 - app.mcp - ERROR - text
+    re.compile(rf"^{_TS}\s+-\s+(?P<logger>[\w.$@/-]+)\s+-\s+{_LEVEL_WORD}\s+-\s+(?P<msg>.*)$"),
+    # ERROR:app.mcp:text (logging.basicConfig's default format)
+    re.compile(rf"^{_LEVEL_WORD}:(?P<logger>[\w.$@-]+):(?P<msg>.*)$"),
+)
+_UVICORN_ACCESS = re.compile(
+    rf"^{_LEVEL_WORD}:\s+(?P<client>\S+) - \"(?P<method>[A-Z]+) (?P<path>\S+) [^\"]*\" (?P<status>\d{{3}})"
+)
+_COMMON_ACCESS = re.compile(
+    r"^(?P<client>\S+) \S+ \S+ \[(?P<ts>[^\]]+)\] \"(?P<method>[A-Z]+) (?P<path>\S+)[^\"]*\" "
+    r"(?P<status>\d{3}) (?P<size>\S+)(?P<rest>.*)$"
+)
+_OWN = "_fixbot_own"
+_BARE_LEVEL = re.compile(r"\b(CRITICAL|FATAL|ERROR|WARNING|WARN)\b")
+_TRACEBACK_START = "Traceback (most recent call last):"
+_CHAIN_MARKERS = (
+    "During handling of the above exception, another exception occurred:",
+    "The above exception was the direct cause of the following exception:",
+)
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<function>.+))?')
+_EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<text>.*))?$")
+
+
+def _access_level(status: int) -> str:
+    return "error" if status >= 500 else "warning" if status >= 400 else "info"
+
+
+def _message_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str) if value is not None else ""
+
+
+def _from_json(data: Mapping[str, Any], raw: RawLine) -> LogEvent:
+    message = next((data[k] for k in ("message", "event", "msg", "log") if k in data), "")
+    level = next((data[k] for k in ("level", "severity", "levelname", "log.level") if k in data), None)
+    logger = next((data[k] for k in ("logger", "logger_name", "name", "log.logger") if k in data), "")
+    stamp = next((data[k] for k in ("timestamp", "time", "ts", "@timestamp", "asctime") if k in data), None)
+    event = LogEvent(
+        message=_message_text(message),
+        level=_level(level, default=raw.level or "info"),
+        logger=str(logger),
+        timestamp=parse_timestamp(stamp) or raw.timestamp,
+        line_number=raw.number,
+        fields={k: v for k, v in data.items() if isinstance(v, str | int | float | bool)},
+    )
+    for key in ("exception", "exc_info", "traceback", "stack", "stack_trace", "exc_text", "error"):
+        value = data.get(key)
+        if isinstance(value, Mapping):
+            value = value.get("stack") or value.get("traceback")
+        if isinstance(value, str) and (_TRACEBACK_START in value or "\n" in value):
+            _attach_traceback(event, value.splitlines())
+            break
+    return event
+
+
+def _structured(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent | None:
+    stripped = text.strip()
+    if stripped.startswith("{") and stripped.endswith("}"):
+        try:
+            data = json.loads(stripped)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            return _from_json(data, raw)
+    fields = header.split(text) if header is not None else None
+    if fields is None:
+        return None
+    stamp = " ".join(v for k, v in fields.items() if k in {"Date", "Time"})
+    return LogEvent(
+        message=fields["Content"].strip(),
+        level=_level(fields.get("Level", ""), default=_guess_level(fields["Content"], raw.level)),
+        logger=fields.get("Component", "") or fields.get("Logger", ""),
+        timestamp=parse_timestamp(stamp) or raw.timestamp,
+        line_number=raw.number,
+        fields={k: v for k, v in fields.items() if k != "Content"},
+    )
+
+
+def _from_line(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent:
+    structured = _structured(text, raw, header)
+    if structured is not None:
+        return structured
+    stripped = text.strip()
+    access = _UVICORN_ACCESS.match(stripped) or _COMMON_ACCESS.match(stripped)
+    if access:
+        return _access_event(access.groupdict(), raw)
+    for pattern in _PLAIN:
+        match = pattern.match(stripped)
+        if match:
+            groups = match.groupdict()
+            return LogEvent(
+                message=groups["msg"].strip(),
+                level=_level(groups["level"]),
+                logger=groups.get("logger") or "",
+                timestamp=parse_timestamp(groups.get("ts")) or raw.timestamp,
+                line_number=raw.number,
+            )
+    return LogEvent(
+        message=stripped,
+        level=_guess_level(stripped, raw.level),
+        timestamp=parse_timestamp(stripped[:40]) or raw.timestamp,
+        line_number=raw.number,
+    )
+
+
+def _access_event(groups: Mapping[str, str], raw: RawLine) -> LogEvent:
+    status = int(groups["status"])
+    fields: dict[str, Any] = {"method": groups["method"], "path": groups["path"], "status": status}
+    rest = groups.get("rest") or ""
+    duration = re.search(r"(\d+(?:\.\d+)?)\s*(ms|s|us|µs)?\s*$", rest.strip())
+    if duration and rest.strip():
+        fields["duration"] = duration.group(0)
+    stamp = groups.get("ts")
+    parsed = None
+    if stamp:
+        try:
+            parsed = datetime.strptime(stamp, "%d/%b/%Y:%H:%M:%S %z").astimezone(UTC)
+        except ValueError:
+            parsed = None
+    return LogEvent(
+        message=f"{groups['method']} {groups['path']} {status}",
+        level=_access_level(status),
+        logger="access",
+        timestamp=parsed or raw.timestamp,
+        line_number=raw.number,
+        fields=fields,
+    )
+
+
+def _guess_level(text: str, default: str) -> str:
+    match = _BARE_LEVEL.search(text[:200])
+    if match:
+        return _level(match.group(1))
+    return default or "info"
+
+
+def parse_traceback(lines: Iterable[str]) -> tuple[str, list[Frame]]:
+    """(exception type, frames innermost last) of a traceback; the last chained exception wins."""
+    exception_type = ""
+    frames: list[Frame] = []
+    current: list[Frame] = []
+    for line in lines:
+        frame = _FRAME.match(line)
+        if frame:
+            current.append(
+                Frame(frame.group("file"), int(frame.group("line")), (frame.group("function") or "").strip())
+            )
+            continue
+        if line.startswith(_TRACEBACK_START):
+            current = []
+            continue
+        if line and not line[0].isspace() and line not in _CHAIN_MARKERS:
+            match = _EXCEPTION_LINE.match(line.strip())
+            if match and current:
+                exception_type = match.group("type")
+                frames = current
+    return exception_type, frames
+
+
+def _attach_traceback(event: LogEvent, lines: list[str]) -> None:
+    event.traceback = "\n".join(lines).strip("\n")
+    event.exception_type, event.frames = parse_traceback(lines)
+    if event.level not in {"error", "critical"}:
+        event.level = "error"
+
+
+def looks_like_known_shape(line: str) -> bool:
+    """Whether a line is one of the built-in shapes (JSON, Python logging, access, traceback)."""
+    stripped = line.strip()
+    if stripped.startswith((_TRACEBACK_START, 'File "')) or (line[:1].isspace() and stripped):
+        return True
+    return _looks_like_record(line) or bool(_UVICORN_ACCESS.match(stripped))
+
+
+def _looks_like_record(line: str) -> bool:
+    stripped = line.strip()
+    if stripped.startswith("{") and stripped.endswith("}"):
+        return True
+    return any(pattern.match(stripped) for pattern in _PLAIN) or bool(_COMMON_ACCESS.match(stripped))
+
+
+def _is_exception_line(line: str) -> bool:
+    return bool(line) and not line[0].isspace() and bool(_EXCEPTION_LINE.match(line.split(" ", 1)[0]))
+
+
+def parse_lines(lines: Iterable[RawLine], header: HeaderFormat | None = None) -> Iterator[LogEvent]:
+    """Events in order; traceback lines are folded into the event before them.
+
+    A traceback runs from `Traceback (most recent call last):` through its indented frames to the
+    exception line; blank lines and the chain markers keep it open for a following traceback.
+    """
+    folder = _Folder(header)
+    for raw in lines:
+        yield from folder.feed(raw)
+    yield from folder.close()
+
+
+class _Folder:
+    """The traceback-folding state machine behind `parse_lines`."""
+
+    def __init__(self, header: HeaderFormat | None) -> None:
+        self.header = header
+        self.pending: LogEvent | None = None
+        self.block: list[str] = []
+        self.held: list[str] = []
+        self.state = "none"  # none | frames | after (exception line seen; a chain may follow)
+
+    def _emit(self) -> list[LogEvent]:
+        _finish(self.pending, self.block)
+        self.block, self.held, self.state = [], [], "none"
+        event, self.pending = self.pending, None
+        return [] if event is None or event.fields.get(_OWN) else [event]
+
+    def feed(self, raw: RawLine) -> list[LogEvent]:
+        text = raw.text[:MAX_LINE_CHARS].rstrip("\r\n")
+        if BOT_LOG_MARKER in text and self.state != "frames":
+            # The bot's own record: it (and a traceback under it) is dropped when emitted.
+            out = self._emit()
+            self.pending = LogEvent(message="", fields={_OWN: True})
+            return out
+        if text.startswith(_TRACEBACK_START):
+            self._start_traceback(raw)
+            self.block.extend([*self.held, text])
+            self.held, self.state = [], "frames"
+            return []
+        if self.state == "frames" and self._in_frames(text):
+            return []
+        if self.state == "after" and self._in_tail(text):
+            return []
+        if not text.strip():
+            return []
+        out = self._emit() if (self.pending is not None or self.block) else []
+        self.pending = _from_line(text, raw, self.header)
+        return out
+
+    def _start_traceback(self, raw: RawLine) -> None:
+        if self.state == "none" and self.pending is None:
+            # A traceback on its own: the event is the traceback (message from its last line).
+            self.pending = LogEvent(
+                message="", level="error", timestamp=raw.timestamp, line_number=raw.number
+            )
+            self.pending.fields["standalone"] = True
+
+    def _in_frames(self, text: str) -> bool:
+        if not text.strip() or text[0].isspace():
+            self.block.append(text)
+            return True
+        if _looks_like_record(text):
+            # A new log record interrupts a traceback cut short (no exception line).
+            self.state = "after"
+            return False
+        self.block.append(text)
+        self.state = "after" if _is_exception_line(text) else "frames"
+        return True
+
+    def _in_tail(self, text: str) -> bool:
+        if not text.strip() or text.strip() in _CHAIN_MARKERS:
+            self.held.append(text)
+            return True
+        if text[0].isspace() and not self.held:
+            # Continuation of a multi-line exception message.
+            self.block.append(text)
+            return True
+        return False
+
+    def close(self) -> list[LogEvent]:
+        return self._emit()
+
+
+def _finish(event: LogEvent | None, block: list[str]) -> None:
+    if event is None or not block:
+        return
+    _attach_traceback(event, block)
+    if event.fields.pop("standalone", False) or not event.message:
+        last = next((line for line in reversed(block) if line.strip() and not line[0].isspace()), "")
+        event.message = last.strip()

@@ -1,0 +1,71 @@
+"""Log sources: `file:`, `railway:`, `loki:`, `cmd:`. Only these modules do I/O in `monitoring`.
+
+`open_source(spec, ...)` builds the right one from a service's `source` setting. See
+`monitoring.sources.base` for the read contract and the error tree.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from monitoring.sources.base import (
+    Batch,
+    LogSource,
+    SourceAuthError,
+    SourceBadResponse,
+    SourceError,
+    SourceRateLimited,
+    SourceUnavailable,
+)
+from monitoring.sources.command import CommandSource
+from monitoring.sources.file import FileSource
+from monitoring.sources.loki import LokiSource
+from monitoring.sources.railway import RailwaySource
+
+__all__ = [
+    "Batch",
+    "CommandSource",
+    "FileSource",
+    "LogSource",
+    "LokiSource",
+    "RailwaySource",
+    "SourceAuthError",
+    "SourceBadResponse",
+    "SourceError",
+    "SourceRateLimited",
+    "SourceUnavailable",
+    "open_source",
+]
+
+
+def open_source(
+    spec: str,
+    *,
+    client: httpx.Client | None = None,
+    railway_endpoint: str = "https://backboard.railway.com/graphql/v2",
+    railway_bearer_token: str = "",
+    railway_project_token: str = "",
+    command_timeout: float = 60.0,
+) -> LogSource:
+    """The source for `spec`; `ValueError` names the expected shapes when the spec is malformed."""
+    kind, _, rest = spec.partition(":")
+    if kind == "file" and rest:
+        return FileSource(rest)
+    if kind == "cmd" and rest:
+        return CommandSource(spec, timeout=command_timeout)
+    if kind in {"railway", "loki"}:
+        if client is None:
+            raise ValueError(f"source {spec!r} needs an HTTP client")
+        if kind == "loki":
+            return LokiSource(spec, client=client)
+        return RailwaySource(
+            spec,
+            client=client,
+            endpoint=railway_endpoint,
+            bearer_token=railway_bearer_token,
+            project_token=railway_project_token,
+        )
+    raise ValueError(
+        f"unknown log source {spec!r}: expected file:PATH, railway:deployment=ID, "
+        "railway:environment=ID, loki:URL?query=LOGQL or cmd:COMMAND"
+    )

@@ -1,0 +1,145 @@
+"""The four detectors and traceback fingerprints, on literal events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.settings import DetectorThresholds
+from monitoring.detect import DetectorState, detect, duration_ms, traceback_fingerprint
+from monitoring.events import Frame, LogEvent
+
+NOW = datetime(2026, 10, 20, 3, 0, tzinfo=UTC)
+T = DetectorThresholds()
+
+
+def _frames(*names: str) -> list[Frame]:
+    return [Frame("/usr/lib/python3.11/site-packages/httpx/_client.py", 10, "send")] + [
+        Frame(f"/app/app/{n}.py", 10 + i, n) for i, n in enumerate(names)
+    ]
+
+
+def test_error_pattern_after_three_repeats() -> None:
+    """The same error three times in the window is one high-severity error_pattern."""
+    pairs = [
+        (
+            LogEvent(
+                "MCP Tool failed: 500", "error", timestamp=NOW + timedelta(seconds=i), line_number=i + 1
+            ),
+            "MCP Tool failed: <*>",
+        )
+        for i in range(3)
+    ]
+    [anomaly] = detect(pairs, T, DetectorState(started_at=NOW), now=NOW)
+    assert ("error_pattern", "high", 3, (1, 2, 3)) == (
+        anomaly.kind,
+        anomaly.severity,
+        anomaly.count,
+        anomaly.line_numbers,
+    )
+
+
+def test_errors_spread_beyond_the_window_are_not_a_pattern() -> None:
+    """Three errors spread over more than the window do not make an error_pattern."""
+    pairs = [(LogEvent("boom", "error", timestamp=NOW + timedelta(hours=i)), "boom") for i in range(3)]
+    assert [] == [
+        a.kind for a in detect(pairs, T, DetectorState(started_at=NOW), now=NOW) if a.kind == "error_pattern"
+    ]
+
+
+def test_new_error_only_after_the_baseline() -> None:
+    """A single unseen error is new only once the baseline period has passed, and only once."""
+    pair = (LogEvent("disk full", "error", timestamp=NOW), "disk full")
+    young = DetectorState(started_at=NOW - timedelta(minutes=5))
+    assert [] == detect([pair], T, young, now=NOW)
+    old = DetectorState(started_at=NOW - timedelta(hours=2))
+    assert ["new_error"] == [a.kind for a in detect([pair], T, old, now=NOW)]
+    assert [] == detect([pair], T, old, now=NOW)
+
+
+def test_performance_slow_and_truncated() -> None:
+    """Slow operations over slow_ms and repeated truncation warnings are performance anomalies."""
+    pairs = [
+        (LogEvent("request took 2500ms", "info", timestamp=NOW), "request took <*>"),
+        (LogEvent("request took 20ms", "info", timestamp=NOW), "request took <*>"),
+        (
+            LogEvent("Response truncated at 4096 tokens", "warning", timestamp=NOW),
+            "Response truncated at <*> tokens",
+        ),
+        (
+            LogEvent("Response truncated at 4096 tokens", "warning", timestamp=NOW),
+            "Response truncated at <*> tokens",
+        ),
+    ]
+    found = detect(pairs, T, DetectorState(started_at=NOW), now=NOW)
+    assert [("performance", 1), ("performance", 2)] == sorted((a.kind, a.count) for a in found)
+
+
+def test_duration_parsing() -> None:
+    """Durations come from JSON *_ms fields or `took 2.5s`-style text."""
+    assert 2500.0 == duration_ms(LogEvent("took 2.5s"))
+    assert 300.0 == duration_ms(LogEvent("done", fields={"duration_ms": 300}))
+    assert None is duration_ms(LogEvent("user 2500 logged in"))
+
+
+def test_unusual_rate_against_own_baseline() -> None:
+    """A template fifteen times its usual rate is unusual; at its usual rate it is not."""
+    state = DetectorState(started_at=NOW - timedelta(days=1))
+    usual = [(LogEvent("duplicate event, retrying", timestamp=NOW), "duplicate event, retrying")]
+    assert [] == detect(usual, T, state, now=NOW)
+    burst = usual * 20
+    assert ["unusual"] == [a.kind for a in detect(burst, T, state, now=NOW)]
+
+
+def test_fingerprint_ignores_values_and_line_numbers() -> None:
+    """One bug with varying values, or with its lines moved, keeps one fingerprint."""
+    a = traceback_fingerprint("KeyError", _frames("views", "payments"))
+    moved = [Frame(f.file, f.line + 7, f.function) for f in _frames("views", "payments")]
+    assert a == traceback_fingerprint("KeyError", moved)
+    elsewhere = [
+        Frame("/srv/app/" + f.file.split("/app/")[-1], f.line, f.function) if "/app/app/" in f.file else f
+        for f in moved
+    ]
+    assert a == traceback_fingerprint("KeyError", elsewhere)
+
+
+def test_two_exceptions_behind_one_message_are_two_incidents() -> None:
+    """The same log message with different exceptions gives two error fingerprints."""
+    pairs = [
+        (
+            LogEvent(
+                "request failed",
+                "error",
+                timestamp=NOW,
+                exception_type="KeyError",
+                frames=_frames("payments"),
+                traceback="t",
+            ),
+            "request failed",
+        )
+        for _ in range(3)
+    ] + [
+        (
+            LogEvent(
+                "request failed",
+                "error",
+                timestamp=NOW,
+                exception_type="TimeoutError",
+                frames=_frames("client"),
+                traceback="t",
+            ),
+            "request failed",
+        )
+        for _ in range(3)
+    ]
+    found = detect(pairs, T, DetectorState(started_at=NOW), now=NOW)
+    assert 2 == len({a.fingerprint for a in found})
+    assert {"KeyError", "TimeoutError"} == {a.exception_type for a in found}
+    assert [{"file": "/app/app/payments.py", "line": 10, "function": "payments"}] in [
+        a.details("file:x")["frames"] for a in found
+    ]
+
+
+def test_state_round_trips_through_json() -> None:
+    """Detector state survives being stored as JSON."""
+    state = DetectorState(started_at=NOW, rates={"a": 1.5}, known_errors={"f": NOW.isoformat()})
+    assert state == DetectorState.from_json(state.to_json())

@@ -1,0 +1,137 @@
+"""Parsing log lines into events: shapes, traceback folding, the bot's own lines, bad input."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitoring.events import BOT_LOG_MARKER, RawLine, parse_lines
+
+
+def _parse(text: str) -> list:  # type: ignore[type-arg]
+    return list(parse_lines(RawLine(t, i) for i, t in enumerate(text.splitlines(), 1)))
+
+
+TRACEBACK = """2026-10-20 02:30:02,000 ERROR app.payments: charge failed for order 42
+Traceback (most recent call last):
+  File "/usr/lib/python3.11/site-packages/httpx/_client.py", line 10, in send
+    raise X
+  File "/app/app/payments.py", line 88, in charge
+    resp = client.post(url)
+KeyError: 'card'
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "/app/app/payments.py", line 92, in charge
+    raise PaymentError("bad")
+app.errors.PaymentError: bad
+2026-10-20 02:30:03,000 INFO app.web: next"""
+
+
+def test_python_logging_line() -> None:
+    """Timestamp, level, logger and message come out of a logging line."""
+    [event] = _parse("2026-10-20 02:30:01,123 WARNING app.mcp: MCP Tool slow")
+    assert ("warning", "app.mcp", "MCP Tool slow") == (event.level, event.logger, event.message)
+    assert "2026-10-20T02:30:01.123000+00:00" == event.timestamp.isoformat()
+
+
+def test_chained_traceback_is_folded_into_its_event() -> None:
+    """All lines of a chained traceback belong to the event that logged it; the last exception wins."""
+    events = _parse(TRACEBACK)
+    assert [1, 15] == [e.line_number for e in events]
+    first = events[0]
+    assert "app.errors.PaymentError" == first.exception_type
+    assert [("/app/app/payments.py", 92, "charge")] == [(f.file, f.line, f.function) for f in first.frames]
+    assert "During handling" in first.traceback
+    assert "next" == events[1].message
+
+
+def test_standalone_traceback_is_an_event() -> None:
+    """A traceback printed on its own becomes an error event named after its exception line."""
+    [event] = _parse(
+        "Traceback (most recent call last):\n"
+        '  File "/app/x.py", line 1, in <module>\n'
+        "ZeroDivisionError: division by zero"
+    )
+    assert ("error", "ZeroDivisionError: division by zero") == (event.level, event.message)
+
+
+def test_json_lines_structlog_and_railway() -> None:
+    """JSON logs give level, message, logger and timestamp under their usual names."""
+    lines = "\n".join(
+        [
+            json.dumps(
+                {
+                    "event": "db down",
+                    "level": "error",
+                    "logger": "app.db",
+                    "timestamp": "2026-10-20T02:30:01Z",
+                }
+            ),
+            json.dumps({"message": "ok", "severity": "INFO", "name": "app.web"}),
+            json.dumps(
+                {
+                    "msg": "boom",
+                    "levelname": "ERROR",
+                    "exc_info": "Traceback (most recent call last):\n"
+                    '  File "/app/a.py", line 3, in f\nValueError: x',
+                }
+            ),
+        ]
+    )
+    events = _parse(lines)
+    assert [("error", "app.db", "db down"), ("info", "app.web", "ok"), ("error", "", "boom")] == [
+        (e.level, e.logger, e.message) for e in events
+    ]
+    assert "ValueError" == events[2].exception_type
+
+
+def test_access_lines() -> None:
+    """uvicorn and gunicorn access lines become `METHOD PATH STATUS` with a level from the status."""
+    events = _parse(
+        'INFO:     127.0.0.1:5000 - "GET /health HTTP/1.1" 503 Service Unavailable\n'
+        '10.0.0.1 - - [20/Oct/2026:02:30:01 +0000] "POST /pay HTTP/1.1" 404 12 "-" "curl/8"'
+    )
+    assert [("error", "GET /health 503"), ("warning", "POST /pay 404")] == [
+        (e.level, e.message) for e in events
+    ]
+
+
+def test_unknown_lines_are_kept_and_bot_lines_skipped() -> None:
+    """A line of unknown shape is a message; a line with the bot's marker (and its traceback) is not."""
+    events = _parse(
+        f"some free text\n2026-10-20 02:30:05,000 ERROR bot.scan: {BOT_LOG_MARKER} failed\n"
+        'Traceback (most recent call last):\n  File "/bot/x.py", line 1, in f\nValueError: own\n'
+        "more free text"
+    )
+    assert ["some free text", "more free text"] == [e.message for e in events]
+    assert [""] * 2 == [e.exception_type for e in events]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80), max_size=30))
+def test_every_line_of_plain_text_becomes_an_event(lines: list[str]) -> None:
+    """Without tracebacks, every non-blank line yields exactly one event (nothing is dropped)."""
+    lines = [line.replace("\n", " ").replace("\r", " ").replace("Traceback", "T") for line in lines]
+    lines = [line for line in lines if line.strip() and BOT_LOG_MARKER not in line and not line[0].isspace()]
+    events = list(parse_lines(RawLine(t, i) for i, t in enumerate(lines, 1)))
+    assert [i for i, _ in enumerate(lines, 1)] == [e.line_number for e in events]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=400))
+def test_binary_noise_does_not_crash(data: bytes) -> None:
+    """Invalid UTF-8 and control bytes parse into events without raising."""
+    text = data.decode("utf-8", "replace")
+    events = _parse(text)
+    assert len(events) <= len(text.splitlines())
+
+
+def test_a_megabyte_line_is_cut_not_fatal() -> None:
+    """A 1 MB line is parsed (cut to the maximum length) without error."""
+    [event] = _parse("ERROR:app:" + "x" * 1_000_000)
+    assert event.level == "error"
+    assert len(event.message) < 20_000
