@@ -9,8 +9,10 @@ in order of first appearance.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
 
 from monitoring.headers import HeaderFormat, detect_header
@@ -26,26 +28,26 @@ class TemplateRow:
     template: str
 
 
-def read_lines(path: Path) -> list[str]:
-    """The lines of a file as text: any bytes decode (invalid UTF-8 is replaced), CRLF is accepted."""
-    data = path.read_bytes()
-    pieces = data.split(b"\n")
-    if pieces and pieces[-1] == b"":
-        pieces.pop()
-    return [piece.rstrip(b"\r").decode("utf-8", "replace") for piece in pieces]
+def read_lines(path: Path) -> Iterator[str]:
+    """The lines of a file as text, streamed: invalid UTF-8 is replaced, CRLF is accepted."""
+    with path.open("rb") as handle:
+        for raw in handle:
+            yield raw.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "replace")
 
 
 def template_lines(
-    lines: list[str],
+    lines: Iterable[str],
     *,
     log_format: str = "",
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[TemplateRow]:
-    """One `TemplateRow` per line, LineId 1-based."""
-    header = HeaderFormat.compile(log_format) if log_format else detect_header(lines[:500])
+    """One `TemplateRow` per line, LineId 1-based. Lines are read once; rows come after the last."""
+    stream = iter(lines)
+    head = list(islice(stream, 500))
+    header = HeaderFormat.compile(log_format) if log_format else detect_header(head)
     miner = TemplateMiner()
-    ids: list[int] = []
-    for index, line in enumerate(lines, 1):
+    ids = array("q")  # one group id per line: 8 bytes each, not a Python object
+    for index, line in enumerate(chain(head, stream), 1):
         content = header.content(line) if header is not None else line.strip()
         ids.append(miner.add(content).id)
         if progress is not None and index % 50_000 == 0:

@@ -39,13 +39,13 @@ def templates(file: Path, log_format: str, out: Path | None) -> None:
             transient=True,
             disable=not console.is_terminal,
         ) as bar:
-            task = bar.add_task(f"templating {len(lines):,} lines", total=None)
+            task = bar.add_task(f"templating {file.name}", total=None)
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(["LineId", "EventId", "EventTemplate"])
             rows = template_lines(
                 lines,
                 log_format=log_format,
-                progress=lambda n: bar.update(task, description=f"templated {n:,}/{len(lines):,} lines"),
+                progress=lambda n: bar.update(task, description=f"templated {n:,} lines of {file.name}"),
             )
             for row in rows:
                 writer.writerow([row.line_id, row.event_id, row.template])

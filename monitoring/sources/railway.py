@@ -21,7 +21,9 @@ from monitoring.events import RawLine, parse_timestamp
 from monitoring.sources._http import send
 from monitoring.sources.base import Batch, SourceAuthError, SourceBadResponse
 
-__all__ = ["DEPLOYMENT_LOGS", "ENVIRONMENT_LOGS", "RailwaySource"]
+__all__ = ["DEPLOYMENT_LOGS", "ENVIRONMENT_LOGS", "PAGE_LIMIT", "RailwaySource"]
+
+PAGE_LIMIT = 1000
 
 DEPLOYMENT_LOGS = """
 query DeploymentLogs($deploymentId: String!, $limit: Int, $startDate: DateTime) {
@@ -100,6 +102,8 @@ class RailwaySource:
             raise SourceAuthError(
                 "railway: no token; set RAILWAY_API_TOKEN (account/workspace) or RAILWAY_TOKEN (project)"
             )
+        # Railway's CLI asks for 500 lines at a time; larger pages are not documented.
+        limit = min(limit, PAGE_LIMIT)
         name, query, variables = self._query(cursor, limit)
         request = self.client.build_request(
             "POST",

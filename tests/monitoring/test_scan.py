@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import ServiceSettings, Settings
+from bot.settings import Secrets, ServiceSettings, Settings
 from bot.store.cursors import acquire_lease, source_health
 from bot.store.incidents import list_incidents
+from bot.store.models import SourceCursor
 from monitoring.scan import run_scan
+from tests.fakes.railway import FakeRailway
 
 NOW = datetime(2026, 10, 20, 3, 0, tzinfo=UTC)
 ERRORS = "".join(f"2026-10-20 02:5{i}:00,000 ERROR app.mcp: MCP Tool failed: 50{i}\n" for i in range(3))
@@ -76,3 +80,34 @@ def test_lease_lets_only_one_instance_scan(sessions: sessionmaker[Session]) -> N
         assert not acquire_lease(session, "scanner", "b", now=NOW + timedelta(seconds=30), ttl_seconds=60)
     with sessions.begin() as session:
         assert acquire_lease(session, "scanner", "b", now=NOW + timedelta(seconds=61), ttl_seconds=60)
+
+
+def test_scan_of_railway_logs_and_a_refused_token(
+    tmp_path: Path, sessions: sessionmaker[Session], fake_railway: FakeRailway
+) -> None:
+    """Railway logs become incidents; a refused token is recorded and the cursor kept."""
+    for order in range(3):
+        fake_railway.add_log("d-1", f"MCP Tool failed: 50{order}", severity="error")
+    service = ServiceSettings.model_validate(
+        {
+            "name": "api",
+            "source": "railway:deployment=d-1",
+            "repo": ".",
+            "railway": {"endpoint": fake_railway.url},
+        }
+    )
+    settings, _ = _settings(tmp_path, "file:unused")
+    good = replace(
+        settings, services=(service,), secrets=Secrets(railway_api_token=SecretStr("railway-test-token"))
+    )
+    report = run_scan(good, sessions, service, now=lambda: NOW)
+    assert ("", ["error_pattern"]) == (report.error, [a.kind for a in report.anomalies])
+    bad = replace(good, secrets=Secrets(railway_api_token=SecretStr("revoked")))
+    failed = run_scan(bad, sessions, service, now=lambda: NOW, force=True)
+    assert "Not Authorized" in failed.error
+    with sessions() as session:
+        [health] = source_health(session)
+        assert (False, "railway:deployment=d-1") == (health.ok, health.source)
+        cursor = session.get(SourceCursor, "api")
+        assert cursor is not None
+        assert cursor.cursor["position"]["after"] == fake_railway.logs["d-1"][-1]["timestamp"]
