@@ -1,0 +1,224 @@
+"""The only place that talks to git: a narrow adapter over GitPython for the apply pipeline.
+
+- Identity is set per commit (author and committer environment on that one git command), never by
+  changing the process environment.
+- An https token is handed to git through `GIT_ASKPASS` on this repository's own git command object;
+  it never appears in a URL, a log line or an error message (`scrub` removes it from git's output).
+- Every `GitCommandError` is translated here: a push refused because the branch moved becomes
+  `PushRejected`; anything else becomes `GitError` with the scrubbed command output.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from fixes.errors import GitError, PushRejected
+
+__all__ = ["GitRepo", "Identity", "parse_trailers", "scrub"]
+
+_ASKPASS = """#!/bin/sh
+# Answers git's credential prompts from the environment of the git command that runs it.
+case "$1" in
+  Username*) printf '%s\\n' "${FIXBOT_GIT_USERNAME:-x-access-token}" ;;
+  *) printf '%s\\n' "$FIXBOT_GIT_TOKEN" ;;
+esac
+"""
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+_TRAILER = re.compile(r"^([A-Za-z][A-Za-z0-9-]*): (.*)$")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a commit is by (the bot): used for both author and committer."""
+
+    name: str
+    email: str
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "GIT_AUTHOR_NAME": self.name,
+            "GIT_AUTHOR_EMAIL": self.email,
+            "GIT_COMMITTER_NAME": self.name,
+            "GIT_COMMITTER_EMAIL": self.email,
+        }
+
+
+def scrub(text: str, secrets: Sequence[str] = ()) -> str:
+    """`text` with credentials in URLs and every secret in `secrets` replaced by `***`."""
+    text = _URL_CREDENTIALS.sub("***@", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def parse_trailers(message: str) -> dict[str, str]:
+    """The `Key: value` trailers of a commit message's last paragraph."""
+    paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
+    if len(paragraphs) < 2:
+        return {}
+    out = {}
+    for line in paragraphs[-1].splitlines():
+        match = _TRAILER.match(line.strip())
+        if match:
+            out[match.group(1)] = match.group(2).strip()
+    return out
+
+
+class GitRepo:
+    """One working copy (a dedicated clone) with `origin` pointing at the target repository."""
+
+    def __init__(self, repo: git.Repo, *, secrets: Sequence[str] = ()) -> None:
+        self._repo = repo
+        self._secrets = tuple(s for s in secrets if s)
+        self.path = Path(repo.working_tree_dir or repo.git_dir)
+
+    @classmethod
+    def open_or_clone(
+        cls, url: str, dest: Path, *, branch: str, token: str = "", askpass_dir: Path | None = None
+    ) -> GitRepo:
+        """The clone of `url` at `dest`, cloning it first when missing or pointing elsewhere."""
+        env = _credential_env(token, askpass_dir or dest.parent)
+        secrets = (token,)
+        if (dest / ".git").is_dir():
+            repo = git.Repo(dest)
+            try:
+                current = repo.remotes.origin.url
+            except (AttributeError, ValueError):
+                current = ""
+            if current == url:
+                repo.git.update_environment(**env)
+                return cls(repo, secrets=secrets)
+            shutil.rmtree(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            repo = git.Repo.clone_from(url, dest, env=env, branch=branch, no_tags=True)
+        except git.GitCommandError as exc:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise GitError(
+                f"could not clone {scrub(url)} (branch {branch!r}): {_output(exc, secrets)}. "
+                "Check services.repo, services.branch and GIT_TOKEN."
+            ) from None
+        repo.git.update_environment(**env)
+        with repo.config_writer() as config:
+            # The working copy belongs to the bot: no signing prompts, no user hooks.
+            config.set_value("commit", "gpgsign", "false")
+            config.set_value("core", "hooksPath", "/dev/null")
+        return cls(repo, secrets=secrets)
+
+    @contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except git.GitCommandError as exc:
+            raise GitError(f"git {what} failed in {self.path}: {_output(exc, self._secrets)}") from None
+
+    def fetch(self, branch: str) -> str:
+        """Fetch `branch` from origin; returns the sha of its head."""
+        with self._translated(f"fetch {branch}"):
+            self._repo.git.fetch(
+                "--prune", "--no-tags", "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
+            )
+            return str(self._repo.git.rev_parse(f"refs/remotes/origin/{branch}^{{commit}}"))
+
+    def reset_hard(self, ref: str) -> None:
+        """Make the working copy exactly `ref`: tracked files reset, untracked and ignored files removed."""
+        with self._translated(f"reset to {ref}"):
+            self._repo.git.reset("--hard", "-q", ref)
+            self._repo.git.clean("-ffdxq")
+
+    def head(self) -> str:
+        with self._translated("rev-parse HEAD"):
+            return str(self._repo.git.rev_parse("HEAD"))
+
+    def is_clean(self) -> bool:
+        """No modified, staged, untracked or ignored files."""
+        with self._translated("status"):
+            return not self._repo.git.status("--porcelain", "--ignored", "--untracked-files=all").strip()
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        try:
+            self._repo.git.merge_base("--is-ancestor", ancestor, descendant)
+        except git.GitCommandError:
+            return False
+        return True
+
+    def commit(self, message: str, paths: Sequence[str], *, identity: Identity) -> str:
+        """Stage `paths` (added, changed or deleted) and commit them as `identity`; returns the sha."""
+        with self._translated("commit"):
+            self._repo.git.add("-A", "--", *paths)
+            with self._repo.git.custom_environment(**identity.environment()):
+                self._repo.git.commit("-q", "--no-verify", "-m", message)
+            return self.head()
+
+    def push(self, sha: str, branch: str) -> None:
+        """Push `sha` to origin's `branch` (fast-forward only). Raises `PushRejected` if the branch moved."""
+        try:
+            self._repo.git.push("--porcelain", "origin", f"{sha}:refs/heads/{branch}")
+        except git.GitCommandError as exc:
+            output = _output(exc, self._secrets)
+            if re.search(r"\[rejected\]|non-fast-forward|fetch first", output):
+                raise PushRejected(
+                    f"the push to {branch} was rejected: the branch moved ({output})"
+                ) from None
+            raise GitError(f"git push to {branch} failed: {output}") from None
+
+    def find_commit_with_trailer(self, ref: str, key: str, value: str, *, max_count: int = 200) -> str | None:
+        """The newest commit reachable from `ref` whose trailer `key` equals `value`, or None."""
+        with self._translated(f"log {ref}"):
+            raw = self._repo.git.log(
+                "--fixed-strings", f"--grep={value}", f"--max-count={max_count}", "--format=%H%x1f%B%x1e", ref
+            )
+        for record in raw.split("\x1e"):
+            sha, _, message = record.strip().partition("\x1f")
+            if sha and parse_trailers(message).get(key) == value:
+                return str(sha)
+        return None
+
+    def revert(self, sha: str, message: str, *, identity: Identity) -> str:
+        """Commit the inverse of `sha` on HEAD with `message`; `GitError` on conflict (nothing left over)."""
+        try:
+            self._repo.git.revert("--no-commit", sha)
+        except git.GitCommandError as exc:
+            output = _output(exc, self._secrets)
+            raise GitError(
+                f"git revert {sha[:12]} does not apply cleanly on the current head: {output}"
+            ) from None
+        with self._translated("commit (revert)"), self._repo.git.custom_environment(**identity.environment()):
+            self._repo.git.commit("-q", "--no-verify", "-m", message)
+        return self.head()
+
+    def changed_paths(self, sha: str) -> list[str]:
+        """Paths a commit touched (relative to the repository root)."""
+        with self._translated(f"show {sha[:12]}"):
+            out = self._repo.git.show("--name-only", "--format=", sha)
+        return [line for line in out.splitlines() if line.strip()]
+
+    def message(self, sha: str) -> str:
+        with self._translated(f"log {sha[:12]}"):
+            return str(self._repo.git.log("-1", "--format=%B", sha))
+
+
+def _credential_env(token: str, askpass_dir: Path) -> dict[str, str]:
+    env = {"GIT_TERMINAL_PROMPT": "0"}
+    if token:
+        askpass_dir.mkdir(parents=True, exist_ok=True)
+        script = askpass_dir / "git-askpass.sh"
+        if not script.exists() or script.read_text() != _ASKPASS:
+            script.write_text(_ASKPASS)
+            script.chmod(0o700)
+        env.update(GIT_ASKPASS=str(script), FIXBOT_GIT_TOKEN=token)
+    return env
+
+
+def _output(exc: git.GitCommandError, secrets: Sequence[str]) -> str:
+    parts = [str(p).strip() for p in (exc.stderr, exc.stdout) if p and str(p).strip()]
+    text = " | ".join(parts) or f"exit status {exc.status}"
+    return scrub(text.replace("stderr: ", "").replace("stdout: ", ""), secrets)
