@@ -33,7 +33,9 @@ _MAX_SAME_SECOND = 1000
 
 def fix_id_for(moment: datetime, sequence: int = 1) -> str:
     """The fix id for `moment` (UTC); `sequence` > 1 disambiguates within one second."""
-    base = "fix_" + moment.astimezone(UTC).strftime("%Y%m%d_%H%M%S")
+    m = moment.astimezone(UTC)
+    # Explicit widths: strftime does not zero-pad years before 1000.
+    base = f"fix_{m.year:04d}{m.month:02d}{m.day:02d}_{m.hour:02d}{m.minute:02d}{m.second:02d}"
     return base if sequence == 1 else f"{base}_{sequence}"
 
 
