@@ -63,8 +63,15 @@ def json_reply(fields: Mapping[str, Any]) -> str:
 
 
 def wants_json(request: Mapping[str, Any]) -> bool:
-    """Whether the request asked for JSON output (DSPy's JSONAdapter sets `response_format`)."""
-    return "response_format" in request
+    """Whether the request asked for JSON output (DSPy's JSONAdapter).
+
+    The adapter sets `response_format` for models whose metadata allows it (e.g. gpt-4o-mini) and
+    otherwise only says so in the last user message.
+    """
+    if "response_format" in request:
+        return True
+    messages = request.get("messages") or [{}]
+    return "Respond with a JSON object" in str(messages[-1].get("content", ""))
 
 
 def adapter_reply(request: Mapping[str, Any], fields: Mapping[str, Any]) -> str:
