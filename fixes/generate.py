@@ -182,6 +182,7 @@ def propose_fix(
     repo_path: Path | None = None,
     git_token: str = "",
     program: FixProgram | None = None,
+    programs_dir: Path | None = None,
     validator: Callable[[ScratchCheckout], Validator] | None = None,
     progress: Callable[[str], None] = _silent,
     now: datetime | None = None,
@@ -196,7 +197,9 @@ def propose_fix(
         lm: the `dspy.LM` to use (`fixes.lm.build_lm`); None = no model configured.
         repo_path: a local clone to take the scratch checkout from (default: `service.repo`).
         git_token: for cloning a private repository.
-        program: the DSPy program (default: the newest saved one, else a fresh `FixProgram`).
+        program: the DSPy program (default: the newest one saved in `programs_dir` by
+            `agent learn`, else a fresh `FixProgram`).
+        programs_dir: where `agent learn` saves programs (`<data_dir>/programs`).
         validator: builds the validation for a checkout (default: `fixes.prevalidate.prevalidate`
             with the service's validation command and timeout).
         progress: receives short status lines.
@@ -206,6 +209,12 @@ def propose_fix(
         no fix could be proposed; a proposal that failed validation is stored only when
         `llm.post_failed_validation` is set, with `validation_status="failed"`.
     """
+    if program is None and programs_dir is not None and lm is not None:
+        from fixes.learning import load_latest_program
+
+        program = load_latest_program(
+            programs_dir, explicit=Path(llm.program_path) if llm.program_path else None
+        )
     source = str(repo_path) if repo_path is not None else service.repo
     progress(f"checking out {service.branch} of {source}")
     with ScratchCheckout(source, service.branch, token=git_token) as checkout:

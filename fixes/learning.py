@@ -44,7 +44,7 @@ OUTCOMES = ("approved", "rejected", "deployed", "verified", "unresolved", "rever
 _PROGRAM_GLOB = "fixer-*.json"
 
 
-class FixProgram(dspy.Module):
+class FixProgram(dspy.Module):  # type: ignore[misc]  # dspy ships no type information
     """AnalyzeAnomaly then GenerateFix, as two predictors that `agent learn` can give demos to."""
 
     def __init__(self) -> None:

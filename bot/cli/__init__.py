@@ -7,6 +7,7 @@ import click
 from bot.cli.config_cmd import config
 from bot.cli.db_cmd import db
 from bot.cli.fixes_cmd import fixes
+from bot.cli.learn_cmd import learn
 from bot.cli.run_cmd import run
 
 __all__ = ["main"]
@@ -30,3 +31,4 @@ main.add_command(run)
 main.add_command(db)
 main.add_command(config)
 main.add_command(fixes)
+main.add_command(learn)

@@ -15,6 +15,7 @@ from fixes.scripted_lm import ScriptedReply, adapter_reply, output_fields, wants
 from tests.fixes.llm_support import (
     ANALYSIS,
     GOOD_EDIT,
+    PYTEST,
     ServerFactory,
     add_incident,
     by_signature,
@@ -33,11 +34,14 @@ def _text(request: dict[str, Any]) -> str:
     return "\n".join(str(m.get("content", "")) for m in request["messages"])
 
 
-def _propose(sessions: sessionmaker[Session], remote: Path, lm: Any, **llm_overrides: Any) -> Any:
+def _propose(
+    sessions: sessionmaker[Session], remote: Path, lm: Any, *, command: str = "", **llm_overrides: Any
+) -> Any:
     incident = add_incident(sessions)
+    service = service_settings(remote, validation_command=command) if command else service_settings(remote)
     return propose_fix(
         incident,
-        service=service_settings(remote),
+        service=service,
         llm=llm_settings(**llm_overrides),
         sessions=sessions,
         lm=lm,
@@ -194,7 +198,7 @@ def test_failing_validation_is_fed_back_and_retried(
     """An edit that breaks the service's tests is not proposed; the next request carries the failure."""
     breaking = {**GOOD_EDIT, "replace": '    items = payload.get("items") or []\n    return -1\n'}
     server, lm = scripted_lm(by_signature(ANALYSIS, [fix_answer([breaking]), fix_answer([GOOD_EDIT])]))
-    proposal = _propose(db, sample_remote, lm)
+    proposal = _propose(db, sample_remote, lm, command=PYTEST)
     assert "failed validation at the tests step" in _text(server.requests[2])
     assert "tests/test_app.py::test_total" in _text(server.requests[2])
     assert ("llm", "passed") == (proposal.origin, proposal.validation_status)
@@ -204,10 +208,10 @@ def test_fix_failing_every_attempt_is_reported_or_marked_failed(
     db: sessionmaker[Session], sample_remote: Path, scripted_lm: ServerFactory
 ) -> None:
     """Failing every attempt gives a report; with post_failed_validation the proposal is marked failed."""
-    breaking = {**GOOD_EDIT, "replace": "    items = undefined_name\n"}
+    breaking = {**GOOD_EDIT, "replace": "    items = undefined_name\n"}  # fails the sample's test
     _, lm = scripted_lm(by_signature(ANALYSIS, [fix_answer([breaking])]))
-    report = _propose(db, sample_remote, lm, max_attempts=2)
-    marked = _propose(db, sample_remote, lm, max_attempts=1, post_failed_validation=True)
+    report = _propose(db, sample_remote, lm, command=PYTEST, max_attempts=2)
+    marked = _propose(db, sample_remote, lm, command=PYTEST, max_attempts=1, post_failed_validation=True)
     assert ("report", "failed", "") == (report.origin, report.validation_status, report.diff)
     assert "2 attempt(s) produced no fix" in report.no_fix_reason
     assert ("llm", "failed") == (marked.origin, marked.validation_status)
