@@ -15,6 +15,11 @@ Matching rules, tried in this order for every edit (`MatchRule` names them):
    The replacement is re-indented by the same offset. Nothing else is tolerated: no changes
    inside a line, no per-line indentation differences, no similarity threshold.
 
+Two refinements keep the rules from disagreeing. A one-line exact match that is a whole line
+quoted without its indentation gives the replacement's further lines that indentation (refused
+when they could be meant at either indentation). A multi-line exact match whose first line was
+quoted without indentation is refused if the whitespace rule also matches somewhere else.
+
 If the exact rule finds several occurrences, or the whitespace rule finds several runs, the edit
 is refused as ambiguous (with the line numbers). If neither finds anything, the edit is refused
 with the closest candidate lines and the first line that differs, so that a model can correct its
