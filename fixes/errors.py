@@ -7,17 +7,25 @@ FixError
   ├── PolicyViolation         an edit touches a denied path, leaves the repository, or is too large
   ├── ValidationFailed        byte-compile, import or tests failed (output attached)
   ├── PushRejected            the remote refused the push (the branch moved)
-  └── GitError                any other git failure, translated at the adapter
+  ├── GitError                any other git failure, translated at the adapter
+  └── NoFixProposed           no fix can be generated now (message says why, for the report)
+        ├── LLMNotConfigured  no model set in [llm]
+        ├── BudgetExceeded    the hourly or daily token budget is spent
+        └── LLMUnavailable    the model failed (timeout, rate limit, error, unparseable answer)
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "BudgetExceeded",
     "EditDoesNotApply",
     "EditError",
     "EditIsAmbiguous",
     "FixError",
     "GitError",
+    "LLMNotConfigured",
+    "LLMUnavailable",
+    "NoFixProposed",
     "PolicyViolation",
     "PushRejected",
     "ValidationFailed",
@@ -60,3 +68,19 @@ class PushRejected(FixError):
 
 class GitError(FixError):
     """A git command failed for another reason."""
+
+
+class NoFixProposed(FixError):
+    """The incident is reported without a fix; the message is the reason shown to people."""
+
+
+class LLMNotConfigured(NoFixProposed):
+    """No language model is configured."""
+
+
+class BudgetExceeded(NoFixProposed):
+    """The hourly or daily token budget is spent; fixes resume when the window moves on."""
+
+
+class LLMUnavailable(NoFixProposed):
+    """The language model did not give a usable answer (timeout, rate limit, error, parse failure)."""

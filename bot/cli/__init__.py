@@ -7,6 +7,7 @@ import click
 from bot.cli.config_cmd import config
 from bot.cli.db_cmd import db
 from bot.cli.fixes_cmd import fixes
+from bot.cli.learn_cmd import learn
 from bot.cli.run_cmd import run
 from bot.cli.scan_cmd import scan
 from bot.cli.templates_cmd import templates
@@ -34,3 +35,4 @@ main.add_command(config)
 main.add_command(fixes)
 main.add_command(scan)
 main.add_command(templates)
+main.add_command(learn)
