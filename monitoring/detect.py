@@ -23,8 +23,9 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
+from bot.settings import DetectorThresholds
 from monitoring.events import Frame, LogEvent
 
 __all__ = [
@@ -43,17 +44,8 @@ _MAX_STATE_KEYS = 5000
 _OWN_FRAMES = 3
 
 
-class Thresholds(Protocol):
-    """The fields of `bot.settings.DetectorThresholds` that the detectors read."""
-
-    window_seconds: float
-    error_repeat: int
-    truncation_repeat: int
-    slow_ms: float
-    slow_repeat: int
-    spike_factor: float
-    spike_min_count: int
-    new_error_baseline_seconds: float
+# The detectors read the validated settings object itself (frozen, so read-only).
+Thresholds = DetectorThresholds
 
 
 @dataclass(frozen=True)
