@@ -354,3 +354,23 @@ def test_no_two_processes_post_the_same_proposal(served: Served) -> None:
     with served.sessions() as session:
         posted = session.scalars(select(Proposal.slack_ts).where(Proposal.fix_id.in_(fix_ids))).all()
     assert 3 == len(set(posted))
+
+
+def test_long_diff_is_cut_in_the_message_and_attached_whole_in_the_thread(served: Served) -> None:
+    """An over-long diff respects Slack's limits in the message; the full diff is uploaded into the thread."""
+    diff = "--- a/app/big.py\n+++ b/app/big.py\n" + "".join(
+        f"+value_{i} = {i} & <{i}>\n" for i in range(3000)
+    )
+    fix_id = add_proposal(served.sessions, diff=diff)
+    assert 1 == served.stack.poster.post_pending()
+    post = served.fake.calls_to("chat.postMessage")[0]
+    sections = [b["text"]["text"] for b in post.params["blocks"] if b["type"] == "section"]
+    assert all(len(text) <= 3000 for text in sections)
+    assert len(post.params["blocks"]) <= 50
+    assert len(post.params["text"]) <= 4000
+    complete = served.fake.calls_to("files.completeUploadExternal")[0]
+    with served.sessions() as session:
+        ts = get_proposal(session, fix_id).slack_ts
+    assert (CHANNEL, ts) == (complete.params["channel_id"], complete.params["thread_ts"])
+    uploaded = served.fake.uploads[json.loads(complete.params["files"])[0]["id"]]
+    assert diff.encode() == uploaded
