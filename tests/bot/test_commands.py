@@ -94,7 +94,7 @@ def test_malformed_commands_say_what_is_wrong(text: str, problem: str) -> None:
     tail=trailing,
     space=st.sampled_from([" ", "  ", "\u00a0", " \n "]),
 )
-def test_implement_tolerates_slack_formatting(
+def test_implement_tolerates_slack_formatting(  # noqa: PLR0917 - hypothesis passes each strategy
     mention: str, case: object, fix_id: str, decoration: str, tail: str, space: str
 ) -> None:
     """Mentions, bold/italic/code, links, quotes, punctuation and any case still name the same fix."""

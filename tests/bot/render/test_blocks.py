@@ -69,7 +69,7 @@ def test_proposal_message_has_header_incident_diff_and_buttons() -> None:
     assert "*Incident #7:* MCP Tool failed: 500" in text
     assert "5× — first 2026-10-20 02:30 UTC, last 2026-10-20 02:33 UTC" in text
     assert "```\n--- a/app.py" in text
-    actions = [b for b in message.blocks if b["type"] == "actions"][0]
+    actions = next(b for b in message.blocks if b["type"] == "actions")
     assert [ACTION_IMPLEMENT, ACTION_REJECT] == [e["action_id"] for e in actions["elements"]]
     assert f"{FIX}:1" == actions["elements"][0]["value"]
     assert "confirm" in actions["elements"][0]
@@ -116,7 +116,7 @@ def test_fenced_diff_keeps_whole_lines() -> None:
 def test_alternatives_get_their_own_buttons() -> None:
     """With several options each gets an Implement button carrying its number."""
     message = proposal_message(_view(alternatives=2))
-    actions = [b for b in message.blocks if b["type"] == "actions"][0]
+    actions = next(b for b in message.blocks if b["type"] == "actions")
     assert [f"{FIX}:1", f"{FIX}:2", f"{FIX}:3", FIX] == [e["value"] for e in actions["elements"]]
     assert "Option 2" in json.dumps(message.blocks)
     assert f"implement {FIX} option 2" in message.text

@@ -31,8 +31,8 @@ def test_missing_invitation_and_scope_are_named(fake: FakeSlack) -> None:
     fake.scopes = "app_mentions:read,chat:write,channels:read"
     problems = startup_checks(make_web_client(fake.token, base_url=fake.api_url), make_settings())
     assert [
-        "missing bot scopes: channels:history, files:write, usergroups:read — add them in OAuth & Permissions "
-        "(or install slack-manifest.yaml) and reinstall the app",
+        "missing bot scopes: channels:history, files:write, usergroups:read — add them in OAuth & "
+        "Permissions (or install slack-manifest.yaml) and reinstall the app",
         "the bot is not in #ops (C0OPS): type /invite @fixbot in that channel",
     ] == problems
 
