@@ -119,6 +119,7 @@ Commands (mention me, DM me, or reply in a proposal's thread without the fix id)
 
 _FIX_ID = re.compile(r"fix_\d{8}_\d{6}(?:_\d+)?", re.IGNORECASE)
 _MENTION = re.compile(r"<[@!#][^>]*>")
+_PLAIN_MENTION = re.compile(r"^(?:\s*@[\w.-]+[:,]?)+")  # "@Agent implement …" typed without autocomplete
 _LINK = re.compile(r"<([^<>|]*)\|([^<>]*)>|<(https?://[^<>]*|mailto:[^<>]*)>")
 _DECORATION = "*_~`'\"“”‘’«»()[]{}"
 _TRAILING = ".,!?;:" + _DECORATION
@@ -182,6 +183,7 @@ def _normalize(text: str) -> str:
     text = _MENTION.sub(" ", text)
     text = _LINK.sub(lambda m: m.group(2) if m.group(2) is not None else m.group(3), text)
     text = text.replace("\u00a0", " ")
+    text = _PLAIN_MENTION.sub(" ", text)
     return " ".join(text.split())
 
 

@@ -185,6 +185,7 @@ class Operations:
         self.metrics = metrics
         self._busy = 0
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
         self._reverting: set[str] = set()
 
     # ------------------------------------------------------------------ dispatch
@@ -225,6 +226,11 @@ class Operations:
                     Proposal.slack_channel == channel, Proposal.slack_ts == thread_ts
                 )
             )
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no slow work is running or queued; False on timeout (terminal chat, demo)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
 
     @property
     def busy(self) -> int:
@@ -543,6 +549,7 @@ class Operations:
             finally:
                 with self._lock:
                     self._busy -= 1
+                    self._idle.notify_all()
 
         return self.executor.submit(run)
 

@@ -120,3 +120,9 @@ def test_durations_add_up(hours: int, minutes: int) -> None:
 def test_durations_reject_nonsense() -> None:
     """Words that are not durations give None."""
     assert [None, None, None] == [parse_duration_text(t) for t in ("", "soon", "2 parsecs")]
+
+
+def test_plain_at_mentions_are_ignored() -> None:
+    """`@Agent implement …` typed without Slack's autocomplete (or in a terminal) still parses."""
+    assert Implement(FIX) == parse_command(f"@Agent implement {FIX}")
+    assert Status() == parse_command("@fix-bot: status")
