@@ -19,7 +19,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 from slack_bolt import App, BoltResponse
+from slack_bolt.error import BoltError
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackClientError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.metrics import BotMetrics
@@ -36,7 +38,7 @@ __all__ = ["BotIdentity", "SlackGroupMembers", "SlackStack", "build_slack_app", 
 
 log = logging.getLogger(__name__)
 
-HANDOFF_WORKERS = 8
+HANDOFF_WORKERS = 2
 
 
 class BotIdentity:
@@ -99,14 +101,23 @@ def build_slack_app(
 ) -> App:
     """A bolt `App` whose listeners call `operations`; HTTP-mode request verification is on."""
     secret = settings.secrets.slack_signing_secret
-    # Verification stays on even without a secret (Socket Mode only): an HTTP request can then
-    # never verify, so the endpoint fails closed instead of trusting unsigned bodies.
-    app = App(
-        client=client,
-        signing_secret=secret.get_secret_value() if secret else "",
-        token_verification_enabled=False,
-        listener_executor=listener_executor,
-    )
+
+    def make(verify_token: bool) -> App:
+        # Verification stays on even without a secret (Socket Mode only): an HTTP request can then
+        # never verify, so the endpoint fails closed instead of trusting unsigned bodies.
+        return App(
+            client=client,
+            signing_secret=secret.get_secret_value() if secret else "",
+            token_verification_enabled=verify_token,
+            listener_executor=listener_executor,
+        )
+
+    try:
+        # auth.test now, so no request pays for it (the first burst would queue behind it).
+        app = make(verify_token=True)
+    except (BoltError, SlackClientError, OSError) as exc:
+        log.warning("auth.test failed at startup (%s); bolt will retry on the first request", exc)
+        app = make(verify_token=False)
     if runner is None:
         slack = SlackCalls(client, operations.errors, metrics)
         identity = BotIdentity(client)
