@@ -230,7 +230,8 @@ def parse_command(text: str) -> Command:  # noqa: PLR0911 - one flat branch per 
         return Unknown(text=normalized, problem=f"I don't know the command {_clean_token(tokens[0])!r}")
     args = tokens[1:]
     if verb in {"list", "status", "help"}:
-        return {"list": List(), "status": Status(), "help": Help()}[verb]
+        simple: dict[str, Command] = {"list": List(), "status": Status(), "help": Help()}
+        return simple[verb]
     if verb == "implement":
         option, args, problem = _option(args)
         if problem:

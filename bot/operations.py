@@ -15,6 +15,7 @@ work are reported through the notifier with a correlation id and logged with the
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -243,9 +244,9 @@ class Operations:
         if service is None:
             users = set(self.settings.slack.approvers)
             groups = set(self.settings.slack.approver_groups)
-            for svc in self.settings.services:
-                users |= set(svc.approvers)
-                groups |= set(svc.approver_groups)
+            for each in self.settings.services:
+                users |= set(each.approvers)
+                groups |= set(each.approver_groups)
             return frozenset(users), frozenset(groups)
         svc = self._service(service)
         if svc is None:
@@ -464,7 +465,7 @@ class Operations:
             return Reply("No services are configured; add one under [[services]] in agent.toml.", ok=False)
         for name in targets:
             self._submit(
-                f"scan {name}", lambda name=name: self._run_scan(name, origin), fix_id=None, origin=origin
+                f"scan {name}", functools.partial(self._run_scan, name, origin), fix_id=None, origin=origin
             )
         return Reply(f":mag: Scanning {', '.join(targets)} for <@{actor}>…")
 

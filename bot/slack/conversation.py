@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
-from bot.commands import Command, Implement, Reject, Unknown, parse_command
+from bot.commands import Command, Implement, Reject, Revert, Show, Snooze, Unknown, parse_command
 from bot.operations import Operations, Origin
 from bot.render.blocks import reply_message, text_message
 from bot.render.views import Reply
@@ -94,10 +94,14 @@ class CommandRunner:
         self._answer(reply, user=user, channel=channel, thread_ts=reply_thread, direct=direct)
 
     def _with_thread_fix(self, command: Command, channel: str, thread_ts: str) -> Command:
-        if getattr(command, "fix_id", "") is None and thread_ts:
+        if isinstance(command, Implement | Reject | Show | Revert) and command.fix_id is None and thread_ts:
             fix_id = self.operations.fix_for_thread(channel, thread_ts)
             if fix_id is not None:
-                return dataclasses.replace(command, fix_id=fix_id)  # type: ignore[type-var]
+                return dataclasses.replace(command, fix_id=fix_id)
+        if isinstance(command, Snooze) and command.target is None and thread_ts:
+            fix_id = self.operations.fix_for_thread(channel, thread_ts)
+            if fix_id is not None:
+                return dataclasses.replace(command, target=fix_id)
         return command
 
     # ------------------------------------------------------------------ buttons

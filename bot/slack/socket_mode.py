@@ -16,5 +16,5 @@ __all__ = ["start_socket_mode"]
 def start_socket_mode(app: App, app_token: str) -> SocketModeHandler:
     """Connect without blocking; call `.close()` on the result to disconnect."""
     handler = SocketModeHandler(app, app_token)
-    handler.connect()
+    handler.connect()  # type: ignore[no-untyped-call]
     return handler
