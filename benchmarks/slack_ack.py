@@ -116,7 +116,14 @@ def _prepare(fix_ids: list[str], run: str) -> list[dict[str, Any]]:
 
 
 def _run(
-    variant: str, events: int, apply_seconds: float, workdir: Path, run: int, *, no_work: bool = False
+    variant: str,
+    events: int,
+    apply_seconds: float,
+    workdir: Path,
+    run: int,
+    *,
+    no_work: bool = False,
+    plain_uvicorn: bool = False,
 ) -> dict[str, Any]:
     import uvicorn
     from prometheus_client import CollectorRegistry
@@ -218,7 +225,13 @@ def _run(
     from starlette.applications import Starlette
 
     server = uvicorn.Server(
-        uvicorn.Config(Starlette(routes=routes), host="127.0.0.1", port=0, log_level="error", lifespan="off")
+        uvicorn.Config(
+            Starlette(routes=routes),
+            log_level="error",
+            lifespan="off",
+            # Without httptools/uvloop installed, uvicorn falls back to exactly these.
+            **({"http": "h11", "loop": "asyncio"} if plain_uvicorn else {}),
+        )
     )
     import socket
 
@@ -290,12 +303,23 @@ def main() -> None:
     parser.add_argument(
         "--no-work", action="store_true", help="diagnostic: drop hand-offs, measure acks alone"
     )
+    parser.add_argument(
+        "--plain-uvicorn", action="store_true", help="h11 + asyncio instead of httptools + uvloop"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         # Alternate, twice each: the first runs pay for warming up the interpreter and the disk.
         variants = ("stock-adapter", "ours") * args.rounds
         results = [
-            _run(v, args.events, args.apply_seconds, Path(tmp), i, no_work=args.no_work)
+            _run(
+                v,
+                args.events,
+                args.apply_seconds,
+                Path(tmp),
+                i,
+                no_work=args.no_work,
+                plain_uvicorn=args.plain_uvicorn,
+            )
             for i, v in enumerate(variants)
         ]
     print(f"{args.events} app_mention events x2 deliveries, {args.apply_seconds}s apply behind each")
