@@ -374,3 +374,71 @@ def test_long_diff_is_cut_in_the_message_and_attached_whole_in_the_thread(served
     assert (CHANNEL, ts) == (complete.params["channel_id"], complete.params["thread_ts"])
     uploaded = served.fake.uploads[json.loads(complete.params["files"])[0]["id"]]
     assert diff.encode() == uploaded
+
+
+def test_simultaneous_copies_of_one_event_are_processed_once(served: Served) -> None:
+    """Five copies of one event arriving at once (retries overlapping the original) apply once."""
+    fix_id = add_proposal(served.sessions, posted=True)
+    barrier = threading.Barrier(5)
+    codes: list[int] = []
+
+    def deliver(retry: int) -> None:
+        barrier.wait()
+        codes.append(
+            served.send.mention(
+                f"implement {fix_id}", user=ALICE, event_id="EvBurst", retry=retry or None
+            ).status_code
+        )
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    served.drain()
+    assert [200] * 5 == codes
+    assert [fix_id] == served.pipeline.applied
+
+
+def test_retried_thread_reply_is_processed_once(served: Served) -> None:
+    """A plain thread reply redelivered by Slack runs its command once."""
+    fix_id = add_proposal(served.sessions, posted=True)
+    with served.sessions() as session:
+        parent_ts = get_proposal(session, fix_id).slack_ts
+    event = {
+        "type": "message",
+        "channel_type": "channel",
+        "user": ALICE,
+        "text": f"reject {fix_id} noisy",
+        "ts": "1761900600.000100",
+        "thread_ts": parent_ts,
+        "channel": CHANNEL,
+    }
+    served.send.event(event, event_id="EvThreadRetry")
+    served.send.event(event, event_id="EvThreadRetry", retry=1)
+    served.drain()
+    replies = [
+        c for c in served.fake.calls_to("chat.postMessage") if "rejected by" in c.params.get("text", "")
+    ]
+    assert 1 == len(replies)
+    assert "rejected" == _status(served.sessions, fix_id)
+
+
+def test_direct_message_commands_answer_in_the_dm(served: Served) -> None:
+    """A DM is a command without a mention; even private answers are posted plainly in the DM."""
+    fix_id = add_proposal(served.sessions, posted=True)
+    event = {
+        "type": "message",
+        "channel_type": "im",
+        "user": MALLORY,
+        "text": f"implement {fix_id}",
+        "ts": "1761900700.000100",
+        "channel": "D0MALLORY",
+    }
+    served.send.event(event, event_id="EvDM")
+    served.drain()
+    reply = served.fake.wait_for_calls("chat.postMessage")[0]
+    assert "D0MALLORY" == reply.params["channel"]
+    assert "thread_ts" not in reply.params
+    assert "is not an approver" in reply.params["text"]
+    assert [] == served.fake.calls_to("chat.postEphemeral")
