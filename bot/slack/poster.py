@@ -123,7 +123,13 @@ class ProposalPoster:
             )
             return False
         failure: list[SlackCallError] = []
-        message = proposal_message(view, bot_mention=self.bot_mention())
+        try:
+            message = proposal_message(view, bot_mention=self.bot_mention())
+        except Exception as exc:
+            # A rendering bug must not strand the claim: release it with the reason for `status`.
+            log.exception("could not render %s", fix_id)
+            self._release(fix_id, token, f"could not render the message: {type(exc).__name__}: {exc}")
+            return False
         response = self.slack.call(
             "chat.postMessage",
             self.slack.client.chat_postMessage,
