@@ -25,6 +25,7 @@ __all__ = [
     "Breaker",
     "ErrorLog",
     "RuntimeStateBreaker",
+    "breaker_health",
     "gather_status",
     "missing_approvers",
 ]
@@ -96,6 +97,12 @@ class ErrorLog:
         """Errors that will not go away by retrying (e.g. not_in_channel), until cleared."""
         with self._lock:
             return list(self._permanent.values())
+
+
+def breaker_health(breaker: Breaker) -> str:
+    """For `/health`: an open breaker is reported but is not unhealthy (restarting cannot fix it)."""
+    is_open, reason = breaker.state()
+    return f"ok (applies paused: {reason}; an approver can say `resume`)" if is_open else "ok"
 
 
 def missing_approvers(settings: Settings) -> list[str]:

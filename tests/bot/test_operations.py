@@ -211,3 +211,16 @@ def test_show_and_list(world: World) -> None:
     assert fix_id == world.run(f"show {fix_id}").proposal.fix_id
     assert [fix_id] == [v.fix_id for v in world.run("list").proposals]
     assert "No proposal `fix_20000101_000000`" in world.run("show fix_20000101_000000").text
+
+
+def test_breaker_health_reports_but_stays_healthy(world: World) -> None:
+    """/health shows an open breaker without turning the process unhealthy."""
+    from bot.status import breaker_health
+
+    assert world.operations.breaker is not None
+    assert "ok" == breaker_health(world.operations.breaker)
+    with world.sessions.begin() as session:
+        session.add(RuntimeState(name="apply_breaker", value={"open": True, "reason": "3 failed applies"}))
+    assert "ok (applies paused: 3 failed applies; an approver can say `resume`)" == breaker_health(
+        world.operations.breaker
+    )
