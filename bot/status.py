@@ -1,0 +1,172 @@
+"""`status`: what a human must know to trust the bot — and what to do when something is wrong.
+
+Gathers the apply circuit breaker, log-source health, proposals waiting to be posted, recent Slack
+API errors and whether anyone is allowed to approve. Pure apart from the queries on the session
+it is given.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.render.views import StatusReport
+from bot.settings import Settings
+from bot.store.models import Proposal, RuntimeState, SourceCursor, utcnow
+
+__all__ = [
+    "BREAKER_STATE_NAME",
+    "Breaker",
+    "ErrorLog",
+    "RuntimeStateBreaker",
+    "breaker_health",
+    "gather_status",
+    "missing_approvers",
+]
+
+BREAKER_STATE_NAME = "apply_breaker"
+
+
+class Breaker(Protocol):
+    """The apply circuit breaker: after repeated failures applies pause until a human resumes."""
+
+    def state(self) -> tuple[bool, str]:
+        """(is_open, reason)."""
+        ...
+
+    def reset(self, actor: str) -> None: ...
+
+
+class RuntimeStateBreaker:
+    """A breaker kept in the `runtime_state` row `apply_breaker`: {"open": bool, "reason": str}.
+
+    The pipeline trips it by writing that row; `resume` resets it here.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], name: str = BREAKER_STATE_NAME) -> None:
+        self._sessions = sessions
+        self._name = name
+
+    def state(self) -> tuple[bool, str]:
+        with self._sessions() as session:
+            row = session.get(RuntimeState, self._name)
+            if row is None:
+                return False, ""
+            return bool(row.value.get("open")), str(row.value.get("reason", ""))
+
+    def reset(self, actor: str) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(RuntimeState, self._name)
+            value = {"open": False, "reason": "", "failures": 0, "reset_by": actor}
+            if row is None:
+                session.add(RuntimeState(name=self._name, value=value))
+            else:
+                row.value = value
+
+
+class ErrorLog:
+    """Recent errors (Slack API and worker crashes), newest last, bounded; thread-safe."""
+
+    def __init__(self, size: int = 20) -> None:
+        self._lines: deque[str] = deque(maxlen=size)
+        self._lock = threading.Lock()
+        self._permanent: dict[str, str] = {}
+
+    def record(self, line: str, *, permanent_key: str | None = None) -> None:
+        stamped = f"{utcnow():%H:%M:%S} {line}"
+        with self._lock:
+            self._lines.append(stamped)
+            if permanent_key is not None:
+                self._permanent[permanent_key] = line
+
+    def clear_permanent(self, key: str) -> None:
+        with self._lock:
+            self._permanent.pop(key, None)
+
+    def recent(self) -> list[str]:
+        with self._lock:
+            return list(self._lines)
+
+    def permanent(self) -> list[str]:
+        """Errors that will not go away by retrying (e.g. not_in_channel), until cleared."""
+        with self._lock:
+            return list(self._permanent.values())
+
+
+def breaker_health(breaker: Breaker) -> str:
+    """For `/health`: an open breaker is reported but is not unhealthy (restarting cannot fix it)."""
+    is_open, reason = breaker.state()
+    return f"ok (applies paused: {reason}; an approver can say `resume`)" if is_open else "ok"
+
+
+def missing_approvers(settings: Settings) -> list[str]:
+    """Names of services nobody may approve fixes for (fail closed: nobody can implement)."""
+    return [service.name for service in settings.services if not any(settings.approvers_for(service))]
+
+
+def _source_line(cursor: SourceCursor, now: datetime) -> str:
+    if cursor.consecutive_failures:
+        return f"{cursor.service}: failing {cursor.consecutive_failures}× — {cursor.last_error[:200]}"
+    if cursor.last_success_at is None:
+        return f"{cursor.service}: not read yet"
+    minutes = int((now - cursor.last_success_at).total_seconds() // 60)
+    return f"{cursor.service}: ok, last read {minutes} min ago"
+
+
+def gather_status(
+    session: Session,
+    settings: Settings,
+    *,
+    breaker_state: tuple[bool, str] = (False, ""),
+    errors: ErrorLog | None,
+    workers_busy: int = 0,
+) -> StatusReport:
+    """Collect the status report (read-only). `breaker_state` is read by the caller beforehand:
+    on SQLite a second session opened inside this one would wait for it forever."""
+    now = utcnow()
+    counts = dict(session.execute(select(Proposal.status, func.count()).group_by(Proposal.status)).all())
+    pending = session.scalar(
+        select(func.count())
+        .select_from(Proposal)
+        .where(Proposal.slack_ts == "", Proposal.status == "proposed")
+    )
+    post_errors: Sequence[tuple[str, str]] = session.execute(
+        select(Proposal.fix_id, Proposal.post_error)
+        .where(Proposal.post_error != "", Proposal.slack_ts == "")
+        .order_by(Proposal.id.desc())
+        .limit(5)
+    ).all()
+    sources = [
+        _source_line(c, now) for c in session.scalars(select(SourceCursor).order_by(SourceCursor.service))
+    ]
+    breaker_open, breaker_reason = breaker_state
+
+    problems: list[str] = []
+    unapproved = missing_approvers(settings)
+    if unapproved:
+        problems.append(
+            f"nobody can implement fixes for {', '.join(unapproved)}: no approvers configured "
+            "(set slack.approvers or the service's approvers in agent.toml)"
+        )
+    if breaker_open:
+        problems.append(f"applies are paused: {breaker_reason}; an approver can say `resume`")
+    permanent = errors.permanent() if errors is not None else []
+    problems.extend(permanent)
+    return StatusReport(
+        approvers_configured=not unapproved and bool(settings.services or settings.slack.approvers),
+        breaker_open=breaker_open,
+        breaker_reason=breaker_reason,
+        pending_posts=int(pending or 0),
+        post_errors=tuple(f"{fix_id}: {error}" for fix_id, error in post_errors),
+        slack_errors=tuple(errors.recent()[-5:] if errors is not None else ()),
+        sources=tuple(sources),
+        counts=counts,
+        workers_busy=workers_busy,
+        problems=tuple(problems),
+    )
