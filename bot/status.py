@@ -18,19 +18,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.render.views import StatusReport
 from bot.settings import Settings
-from bot.store.models import Proposal, RuntimeState, SourceCursor, utcnow
+from bot.store.models import Proposal, SourceCursor, utcnow
+from fixes import breaker
 
 __all__ = [
-    "BREAKER_STATE_NAME",
     "Breaker",
     "ErrorLog",
-    "RuntimeStateBreaker",
+    "PipelineBreaker",
     "breaker_health",
     "gather_status",
     "missing_approvers",
 ]
-
-BREAKER_STATE_NAME = "apply_breaker"
 
 
 class Breaker(Protocol):
@@ -43,31 +41,34 @@ class Breaker(Protocol):
     def reset(self, actor: str) -> None: ...
 
 
-class RuntimeStateBreaker:
-    """A breaker kept in the `runtime_state` row `apply_breaker`: {"open": bool, "reason": str}.
+class PipelineBreaker:
+    """The pipeline's per-service breakers (`fixes.breaker`) seen as one: open if any service's is.
 
-    The pipeline trips it by writing that row; `resume` resets it here.
+    The pipeline trips a service's breaker after `apply.breaker_threshold` consecutive failed
+    applies; `reset` (the `resume` command) closes every open one, audited with the actor.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], name: str = BREAKER_STATE_NAME) -> None:
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
         self._sessions = sessions
-        self._name = name
+        self._settings = settings
 
     def state(self) -> tuple[bool, str]:
+        threshold = self._settings.apply.breaker_threshold
         with self._sessions() as session:
-            row = session.get(RuntimeState, self._name)
-            if row is None:
-                return False, ""
-            return bool(row.value.get("open")), str(row.value.get("reason", ""))
+            statuses = [
+                breaker.breaker_status(session, service.name, threshold)
+                for service in self._settings.services
+            ]
+        reasons = [
+            f"{status.consecutive_failures} consecutive failed applies of {status.service}"
+            for status in statuses
+            if status.open
+        ]
+        return bool(reasons), "; ".join(reasons)
 
     def reset(self, actor: str) -> None:
         with self._sessions.begin() as session:
-            row = session.get(RuntimeState, self._name)
-            value = {"open": False, "reason": "", "failures": 0, "reset_by": actor}
-            if row is None:
-                session.add(RuntimeState(name=self._name, value=value))
-            else:
-                row.value = value
+            breaker.resume(session, actor=actor, threshold=self._settings.apply.breaker_threshold)
 
 
 class ErrorLog:

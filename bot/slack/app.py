@@ -32,7 +32,7 @@ from bot.slack.conversation import CommandRunner
 from bot.slack.dedupe import DeliveryLedger, delivery_key
 from bot.slack.listeners import register_listeners
 from bot.slack.poster import Outbox, ProposalPoster, SlackNotifier
-from bot.status import Breaker, ErrorLog, RuntimeStateBreaker
+from bot.status import Breaker, ErrorLog, PipelineBreaker
 
 __all__ = ["BotIdentity", "SlackGroupMembers", "SlackStack", "build_slack_app", "build_slack_stack"]
 
@@ -204,7 +204,7 @@ def build_slack_stack(
         scan_service,
         notifier,
         group_members=group_members if group_members is not None else SlackGroupMembers(client),
-        breaker=breaker if breaker is not None else RuntimeStateBreaker(sessions),
+        breaker=breaker if breaker is not None else PipelineBreaker(sessions, settings),
         errors=errors,
         metrics=metrics,
     )

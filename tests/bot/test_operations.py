@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.commands import parse_command
 from bot.operations import Operations, Origin
 from bot.settings import Settings
-from bot.status import RuntimeStateBreaker
+from bot.status import PipelineBreaker
 from bot.store.db import make_session_factory
 from bot.store.lifecycle import ProposalStatus, transition
-from bot.store.models import AuditEvent, Incident, RuntimeState
+from bot.store.models import AuditEvent, Incident
 from bot.store.proposals import get_proposal
+from fixes.breaker import record_apply_result
 from tests.bot.slack.conftest import ALICE, MALLORY, FakePipeline, add_proposal, make_settings
 
 
@@ -54,6 +55,14 @@ class World:
         return reply
 
 
+def _trip_breaker(session: Session, settings: Settings) -> None:
+    """Fail applies the way the pipeline records them, until the breaker opens."""
+    for number in range(settings.apply.breaker_threshold):
+        record_apply_result(
+            session, "api", ok=False, fix_id=f"fix_x_{number}", threshold=settings.apply.breaker_threshold
+        )
+
+
 def _world(sessions: sessionmaker[Session], settings: Settings) -> World:
     pipeline = FakePipeline(sessions)
     notifier = RecordingNotifier()
@@ -66,7 +75,7 @@ def _world(sessions: sessionmaker[Session], settings: Settings) -> World:
         pipeline.revert,
         pipeline.scan,
         notifier,
-        breaker=RuntimeStateBreaker(sessions),
+        breaker=PipelineBreaker(sessions, settings),
     )
     return World(operations, pipeline, notifier, sessions, executor)
 
@@ -144,13 +153,13 @@ def test_apply_crash_marks_failed_and_reports_a_reference(world: World) -> None:
 def test_open_breaker_refuses_and_resume_reopens(world: World) -> None:
     """While the breaker is open implement is refused; an approver's `resume` closes it."""
     with world.sessions.begin() as session:
-        session.add(RuntimeState(name="apply_breaker", value={"open": True, "reason": "3 failed applies"}))
+        _trip_breaker(session, world.operations.settings)
     fix_id = add_proposal(world.sessions)
     refused = world.run(f"implement {fix_id}")
-    assert "applies are paused: 3 failed applies" in refused.text
+    assert "applies are paused: 3 consecutive failed applies of api" in refused.text
     assert "<@UMALLORY> is not an approver for any service" in world.run("resume", actor=MALLORY).text
     assert world.operations.breaker is not None
-    assert (True, "3 failed applies") == world.operations.breaker.state()
+    assert (True, "3 consecutive failed applies of api") == world.operations.breaker.state()
     assert ":arrow_forward: Applies re-opened." == world.run("resume").text
     assert world.run(f"implement {fix_id}").ok
 
@@ -220,7 +229,8 @@ def test_breaker_health_reports_but_stays_healthy(world: World) -> None:
     assert world.operations.breaker is not None
     assert "ok" == breaker_health(world.operations.breaker)
     with world.sessions.begin() as session:
-        session.add(RuntimeState(name="apply_breaker", value={"open": True, "reason": "3 failed applies"}))
-    assert "ok (applies paused: 3 failed applies; an approver can say `resume`)" == breaker_health(
-        world.operations.breaker
+        _trip_breaker(session, world.operations.settings)
+    assert (
+        "ok (applies paused: 3 consecutive failed applies of api; an approver can say `resume`)"
+        == breaker_health(world.operations.breaker)
     )
