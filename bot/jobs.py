@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dspy
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import Settings
 from bot.store.incidents import get_incident, mark_fix_deployed, mark_fixing, mark_proposed
-from bot.store.lifecycle import ProposalStatus, audit
+from bot.store.lifecycle import LifecycleError, ProposalStatus, audit, transition
 from bot.store.models import AuditEvent, Incident, Proposal, utcnow
 from bot.store.proposals import get_proposal
 from fixes.deploy_watch import DeployOutcome, decide_after_deploy, record_deploy_outcome, watch_deploy
@@ -36,6 +36,7 @@ __all__ = [
     "AfterPush",
     "JobContext",
     "apply_fix",
+    "expire_stale_proposals",
     "follow_deploy",
     "revert_fix",
     "scan_and_propose",
@@ -220,6 +221,37 @@ def verify_due_fixes(ctx: JobContext, notify: Callable[[str, str], None]) -> lis
                 f":warning: Did not resolve: {result.detail}. An approver can say `revert {fix_id}`.",
             )
     return decided
+
+
+def expire_stale_proposals(ctx: JobContext) -> list[str]:
+    """Proposals nobody acted on within `apply.proposal_ttl_seconds` become `expired`."""
+    cutoff = ctx.now() - timedelta(seconds=ctx.settings.apply.proposal_ttl_seconds)
+    waiting = (ProposalStatus.PROPOSED, ProposalStatus.FAILED)
+    with ctx.sessions() as session:
+        candidates = list(
+            session.scalars(
+                select(Proposal.fix_id).where(
+                    Proposal.status.in_([s.value for s in waiting]), Proposal.created_at < cutoff
+                )
+            )
+        )
+    expired: list[str] = []
+    for fix_id in candidates:
+        try:
+            with ctx.sessions.begin() as session:
+                result = transition(
+                    session,
+                    fix_id,
+                    ProposalStatus.EXPIRED,
+                    actor="housekeeping",
+                    expected=waiting,
+                    values={"outcome": "expired"},
+                )
+        except LifecycleError:
+            continue  # someone acted on it meanwhile
+        if result.changed:
+            expired.append(fix_id)
+    return expired
 
 
 def _mark_incident(ctx: JobContext, fix_id: str, mark: Callable[[Session, Incident], None]) -> None:

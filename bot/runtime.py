@@ -1,21 +1,68 @@
-"""Wiring for `agent run`: migrate under a lock, start the parts, serve HTTP, stop cleanly."""
+"""Wiring for `agent run`: migrate under a lock, start the parts, serve HTTP, stop cleanly.
+
+One process does it all (Railway runs only the Procfile's `web` line):
+
+```
+startup   migrations under a database lock → reconcile applies a killed process left behind
+          → resume deploy watches of fixes that were pushed but not followed to the end
+parts     Operations (commands) with the jobs of bot/jobs.py injected; Slack (HTTP or Socket Mode)
+          when SLACK_BOT_TOKEN is set, else the terminal stands in for Slack; the scheduler
+          (one scan job per service under a database lease, verification, expiry)
+serve     uvicorn on $PORT: /health, /metrics, /slack/events, /alertmanager (when configured)
+shutdown  SIGTERM → stop taking work, let running applies finish, give the scan lease back
+```
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TextIO
 
+import httpx
 import uvicorn
+from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry
+from slack_sdk import WebClient
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
+from bot.jobs import (
+    JobContext,
+    apply_fix,
+    expire_stale_proposals,
+    follow_deploy,
+    revert_fix,
+    scan_and_propose,
+    verify_due_fixes,
+)
+from bot.metrics import BotMetrics
+from bot.operations import ApplyFix, Notifier, Operations, RevertFix, ScanService
+from bot.scheduler import guarded_scan, register_scan_jobs, release_scan_lease
 from bot.settings import Settings
+from bot.status import PipelineBreaker, breaker_health
 from bot.store.db import check_database, make_engine, make_session_factory, upgrade_database
-from bot.web import create_web_app
+from bot.store.lifecycle import ProposalStatus
+from bot.store.models import Incident, Proposal
+from bot.web import HealthCheck, create_web_app
+from fixes.pipeline import ApplyReport, reconcile_unfinished
 from monitoring.events import BOT_LOG_MARKER
 
-__all__ = ["configure_logging", "serve"]
+__all__ = ["Runtime", "build_runtime", "configure_logging", "serve"]
 
 log = logging.getLogger(__name__)
+
+_HOUSEKEEPING_SECONDS = 30.0
+
+Progress = Callable[[str], None]
 
 
 def configure_logging() -> None:
@@ -31,19 +78,320 @@ def configure_logging() -> None:
     )
 
 
-def serve(settings: Settings, *, host: str = "0.0.0.0") -> None:  # noqa: S104 - Railway needs all interfaces
-    """Run the bot until SIGTERM/SIGINT."""
-    configure_logging()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.database_url)
-    log.info("migrating database (under lock)")
-    upgrade_database(engine)
-    # Applies a killed process left unfinished are settled before anything new starts (issue 4).
-    from fixes.pipeline import reconcile_unfinished
+@dataclass
+class Runtime:
+    """Every long-lived part of a running bot, started and stopped together."""
 
-    for report in reconcile_unfinished(settings, make_session_factory(engine), progress=log.info):
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    jobs: JobContext
+    operations: Operations
+    notifier: Notifier
+    registry: CollectorRegistry
+    scheduler: BackgroundScheduler
+    deploy_pool: ThreadPoolExecutor
+    web: Starlette
+    owner: str
+    close_slack: Callable[[bool], None] | None = None
+    start_slack: Callable[[], None] | None = None
+    _stopped: threading.Event = field(default_factory=threading.Event)
+
+    def start(self, *, scheduled: bool = True) -> None:
+        """Start the background parts; `scheduled=False` leaves the scheduler off (tests, demo)."""
+        resume_deploy_watches(self)
+        if self.start_slack is not None:
+            self.start_slack()
+        if scheduled:
+            self.scheduler.start()
+
+    def follow_deploy(self, fix_id: str) -> None:
+        """Watch the deploy of a pushed fix on the deploy pool, reporting in its thread."""
+
+        def watch() -> None:
+            try:
+                follow_deploy(self.jobs, fix_id, partial(self.notifier.progress, fix_id))
+            except Exception:
+                log.exception("deploy watch of %s crashed", fix_id)
+                self.notifier.progress(fix_id, ":boom: the deploy watch crashed; see the bot's logs")
+            finally:
+                self.notifier.proposal_changed(fix_id)
+
+        self.deploy_pool.submit(watch)
+
+    def scan(self, service: str) -> None:
+        """One scheduled scan: new incidents become proposals, then the outbox posts them."""
+        scan_and_propose(self.jobs, service, lambda line: log.info("scan %s: %s", service, line))
+        self.notifier.new_proposals()
+
+    def housekeeping(self) -> None:
+        """Decide verifications that are due and expire proposals nobody acted on."""
+
+        def notify(fix_id: str, text: str) -> None:
+            self.notifier.progress(fix_id, text)
+            self.notifier.proposal_changed(fix_id)
+
+        verify_due_fixes(self.jobs, notify)
+        for fix_id in expire_stale_proposals(self.jobs):
+            self.notifier.proposal_changed(fix_id)
+
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop taking work; with `wait`, running applies finish first (no half-done apply)."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self.close_slack is not None:
+            self.close_slack(wait)
+        else:
+            executor = self.operations.executor
+            if isinstance(executor, ThreadPoolExecutor):
+                executor.shutdown(wait=wait)
+        self.deploy_pool.shutdown(wait=False, cancel_futures=True)
+        release_scan_lease(self.sessions, self.owner)
+        self.jobs.http.close()
+
+
+@dataclass(frozen=True)
+class _Work:
+    """The jobs Operations runs on its worker pool, bound to this process's JobContext."""
+
+    apply: ApplyFix
+    revert: RevertFix
+    scan: ScanService
+
+
+@dataclass(frozen=True)
+class _Chat:
+    operations: Operations
+    notifier: Notifier
+    checks: dict[str, HealthCheck]
+    routes: list[BaseRoute]
+    start: Callable[[], None] | None = None
+    close: Callable[[bool], None] | None = None
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    http: httpx.Client | None = None,
+    out: TextIO = sys.stdout,
+    slack_client: WebClient | None = None,
+    migrate: bool = True,
+) -> Runtime:
+    """Assemble a runtime from settings. Nothing starts until `Runtime.start()`.
+
+    Args:
+        http: the one outbound client (Railway, Loki, health URLs); default with explicit timeouts.
+        out: where the terminal stands in for Slack when no SLACK_BOT_TOKEN is set.
+        slack_client: a `slack_sdk.WebClient` to use instead of one built from the settings (tests).
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = engine or make_engine(settings.database_url)
+    if migrate:
+        upgrade_database(engine)
+    sessions = make_session_factory(engine)
+    for report in reconcile_unfinished(settings, sessions, progress=log.info):
         log.info("reconciled %s: %s", report.fix_id, report.message)
+
+    http = http or httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True)
+    jobs = JobContext(settings=settings, sessions=sessions, http=http)
     registry = CollectorRegistry()
-    app = create_web_app(checks={"database": lambda: check_database(engine)}, registry=registry)
-    log.info("serving on %s:%s", host, settings.port)
-    uvicorn.run(app, host=host, port=settings.port, log_level="info", access_log=False)
+    metrics = BotMetrics(registry, sessions)
+    breaker = PipelineBreaker(sessions, settings)
+    holder: list[Runtime] = []
+
+    def apply(fix_id: str, progress: Progress, /) -> ApplyReport:
+        return apply_fix(jobs, fix_id, progress, after_push=lambda done, _: holder[0].follow_deploy(done))
+
+    def revert(fix_id: str, progress: Progress, /) -> ApplyReport:
+        return revert_fix(jobs, fix_id, progress)
+
+    def scan(service: str, progress: Progress, /) -> list[Incident]:
+        return scan_and_propose(jobs, service, progress)
+
+    work = _Work(apply, revert, scan)
+    if settings.slack_enabled:
+        chat = _slack_chat(
+            settings,
+            sessions=sessions,
+            slack_client=slack_client,
+            work=work,
+            metrics=metrics,
+            breaker=breaker,
+        )
+    else:
+        chat = _terminal_chat(
+            settings, sessions=sessions, out=out, work=work, metrics=metrics, breaker=breaker
+        )
+    checks: dict[str, HealthCheck] = {"database": lambda: check_database(engine), **chat.checks}
+    checks["breaker"] = lambda: breaker_health(breaker)
+    routes = [*chat.routes, *_alertmanager_routes(settings, sessions, chat.notifier)]
+
+    scheduler = BackgroundScheduler(timezone="UTC")
+    checks["scheduler"] = lambda: "ok" if scheduler.running else "error: the scheduler is not running"
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        jobs=jobs,
+        operations=chat.operations,
+        notifier=chat.notifier,
+        registry=registry,
+        scheduler=scheduler,
+        deploy_pool=ThreadPoolExecutor(4, thread_name_prefix="fixbot-deploy"),
+        web=create_web_app(checks=checks, registry=registry, extra_routes=routes),
+        owner=f"fixbot-{uuid.uuid4().hex[:12]}",
+        close_slack=chat.close,
+        start_slack=chat.start,
+    )
+    holder.append(runtime)
+    _register_jobs(runtime)
+    return runtime
+
+
+def _register_jobs(runtime: Runtime) -> None:
+    settings = runtime.settings
+    lease_seconds = max(settings.scan_interval_seconds * 3, 60.0)
+    scan = guarded_scan(runtime.sessions, runtime.owner, runtime.scan, ttl_seconds=lease_seconds)
+    register_scan_jobs(runtime.scheduler, settings, scan)
+    runtime.scheduler.add_job(
+        runtime.housekeeping,
+        trigger="interval",
+        seconds=_HOUSEKEEPING_SECONDS,
+        id="housekeeping",
+        coalesce=True,
+        max_instances=1,
+        replace_existing=True,
+    )
+
+
+def _terminal_chat(
+    settings: Settings,
+    *,
+    sessions: sessionmaker[Session],
+    out: TextIO,
+    work: _Work,
+    metrics: BotMetrics,
+    breaker: PipelineBreaker,
+) -> _Chat:
+    from bot.terminal_chat import TerminalNotifier
+
+    notifier = TerminalNotifier(out, sessions)
+    executor = ThreadPoolExecutor(settings.slack.workers, thread_name_prefix="fixbot-worker")
+    operations = Operations(
+        settings,
+        sessions,
+        executor,
+        work.apply,
+        work.revert,
+        work.scan,
+        notifier,
+        breaker=breaker,
+        metrics=metrics,
+    )
+    idle = "disabled (no SLACK_BOT_TOKEN: the terminal stands in for Slack)"
+    return _Chat(operations, notifier, {"slack": lambda: idle}, [])
+
+
+def _slack_chat(
+    settings: Settings,
+    *,
+    sessions: sessionmaker[Session],
+    slack_client: WebClient | None,
+    work: _Work,
+    metrics: BotMetrics,
+    breaker: PipelineBreaker,
+) -> _Chat:
+    from bot.slack import build_slack_stack, slack_routes, startup_checks
+    from bot.slack.client import make_web_client
+    from bot.slack.startup import SlackHealth
+
+    token = settings.secrets.slack_bot_token
+    if slack_client is None:
+        if token is None:
+            raise ValueError("Slack is enabled but SLACK_BOT_TOKEN is missing")
+        slack_client = make_web_client(token.get_secret_value(), base_url=settings.slack.api_base_url)
+    for problem in startup_checks(slack_client, settings):
+        log.warning("Slack: %s", problem)
+    stack = build_slack_stack(
+        settings,
+        sessions,
+        slack_client,
+        apply_fix=work.apply,
+        revert_fix=work.revert,
+        scan_service=work.scan,
+        metrics=metrics,
+        breaker=breaker,
+    )
+    app_token = settings.secrets.slack_app_token
+
+    def start() -> None:
+        stack.outbox.start()
+        if app_token is not None:
+            from bot.slack.socket_mode import start_socket_mode
+
+            start_socket_mode(stack.app, app_token.get_secret_value())
+
+    # Socket Mode needs no public endpoint; HTTP mode serves /slack/events.
+    routes: list[BaseRoute] = [] if app_token is not None else list(slack_routes(stack.app))
+    checks: dict[str, HealthCheck] = {"slack": SlackHealth(slack_client, settings)}
+    return _Chat(stack.operations, stack.operations.notifier, checks, routes, start, stack.close)
+
+
+def _alertmanager_routes(
+    settings: Settings, sessions: sessionmaker[Session], notifier: Notifier
+) -> list[BaseRoute]:
+    token = settings.secrets.alertmanager_token
+    if token is None:
+        return []
+    from monitoring.alertmanager import alertmanager_route
+    from monitoring.detect import Anomaly
+    from monitoring.scan import record_alerts
+
+    def on_alerts(alerts: list[tuple[str, Anomaly]]) -> None:
+        record_alerts(settings, sessions, alerts)
+        notifier.new_proposals()
+
+    return [alertmanager_route(token=token.get_secret_value(), on_alerts=on_alerts)]
+
+
+def resume_deploy_watches(runtime: Runtime) -> list[str]:
+    """Pushed fixes whose deploy nobody followed to the end (a restart) are watched again."""
+    with runtime.sessions() as session:
+        fix_ids = list(
+            session.scalars(
+                select(Proposal.fix_id).where(
+                    Proposal.status == ProposalStatus.PUSHED.value, Proposal.deploy_status == ""
+                )
+            )
+        )
+    for fix_id in fix_ids:
+        log.info("resuming the deploy watch of %s", fix_id)
+        runtime.follow_deploy(fix_id)
+    return fix_ids
+
+
+def serve(settings: Settings, *, host: str = "0.0.0.0") -> None:  # noqa: S104 - Railway needs all interfaces
+    """Run the bot until SIGTERM/SIGINT, then stop cleanly."""
+    configure_logging()
+    log.info("migrating database (under lock)")
+    runtime = build_runtime(settings)
+    runtime.start()
+    mode = "Slack" if settings.slack_enabled else "terminal (no SLACK_BOT_TOKEN)"
+    log.info(
+        "serving on %s:%s; chat: %s; services: %s",
+        host,
+        settings.port,
+        mode,
+        ", ".join(s.name for s in settings.services) or "none",
+    )
+    try:
+        # uvicorn turns SIGTERM/SIGINT into a graceful server shutdown and returns.
+        uvicorn.run(runtime.web, host=host, port=settings.port, log_level="info", access_log=False)
+    finally:
+        log.info("shutting down: waiting for running applies to finish")
+        runtime.stop(wait=True)
+        log.info("stopped")
