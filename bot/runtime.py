@@ -50,7 +50,7 @@ from bot.scheduler import guarded_scan, register_scan_jobs, release_scan_lease
 from bot.settings import Settings
 from bot.status import PipelineBreaker, breaker_health
 from bot.store.db import check_database, make_engine, make_session_factory, upgrade_database
-from bot.store.lifecycle import ProposalStatus
+from bot.store.lifecycle import LifecycleError, ProposalStatus
 from bot.store.models import Incident, Proposal
 from bot.web import HealthCheck, create_web_app
 from fixes.pipeline import ApplyReport, reconcile_unfinished
@@ -95,7 +95,10 @@ class Runtime:
     owner: str
     close_slack: Callable[[bool], None] | None = None
     start_slack: Callable[[], None] | None = None
+    watch_deploys: bool = True
     _stopped: threading.Event = field(default_factory=threading.Event)
+    _watching: set[str] = field(default_factory=set)
+    _watching_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self, *, scheduled: bool = True) -> None:
         """Start the background parts; `scheduled=False` leaves the scheduler off (tests, demo)."""
@@ -107,14 +110,25 @@ class Runtime:
 
     def follow_deploy(self, fix_id: str) -> None:
         """Watch the deploy of a pushed fix on the deploy pool, reporting in its thread."""
+        if not self.watch_deploys:
+            self.notifier.progress(fix_id, "pushed; the running bot (`agent run`) follows the deploy")
+            return
+        with self._watching_lock:
+            if fix_id in self._watching:
+                return
+            self._watching.add(fix_id)
 
         def watch() -> None:
             try:
                 follow_deploy(self.jobs, fix_id, partial(self.notifier.progress, fix_id))
+            except LifecycleError as exc:
+                log.info("deploy of %s was recorded elsewhere: %s", fix_id, exc)
             except Exception:
                 log.exception("deploy watch of %s crashed", fix_id)
                 self.notifier.progress(fix_id, ":boom: the deploy watch crashed; see the bot's logs")
             finally:
+                with self._watching_lock:
+                    self._watching.discard(fix_id)
                 self.notifier.proposal_changed(fix_id)
 
         self.deploy_pool.submit(watch)
@@ -131,6 +145,7 @@ class Runtime:
             self.notifier.progress(fix_id, text)
             self.notifier.proposal_changed(fix_id)
 
+        resume_deploy_watches(self)  # pushes made by `agent fixes implement` or before a restart
         verify_due_fixes(self.jobs, notify)
         for fix_id in expire_stale_proposals(self.jobs):
             self.notifier.proposal_changed(fix_id)
@@ -177,9 +192,12 @@ def build_runtime(
     *,
     engine: Engine | None = None,
     http: httpx.Client | None = None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     slack_client: WebClient | None = None,
     migrate: bool = True,
+    terminal: bool = False,
+    trusted_actors: frozenset[str] = frozenset(),
+    watch_deploys: bool = True,
 ) -> Runtime:
     """Assemble a runtime from settings. Nothing starts until `Runtime.start()`.
 
@@ -187,6 +205,9 @@ def build_runtime(
         http: the one outbound client (Railway, Loki, health URLs); default with explicit timeouts.
         out: where the terminal stands in for Slack when no SLACK_BOT_TOKEN is set.
         slack_client: a `slack_sdk.WebClient` to use instead of one built from the settings (tests).
+        terminal: report in `out` even when Slack is configured (the CLI).
+        trusted_actors: actors allowed without being approvers (the CLI's "cli" operator).
+        watch_deploys: follow deploys after a push here (False: leave it to the running bot).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = engine or make_engine(settings.database_url)
@@ -213,7 +234,7 @@ def build_runtime(
         return scan_and_propose(jobs, service, progress)
 
     work = _Work(apply, revert, scan)
-    if settings.slack_enabled:
+    if settings.slack_enabled and not terminal:
         chat = _slack_chat(
             settings,
             sessions=sessions,
@@ -224,7 +245,13 @@ def build_runtime(
         )
     else:
         chat = _terminal_chat(
-            settings, sessions=sessions, out=out, work=work, metrics=metrics, breaker=breaker
+            settings,
+            sessions=sessions,
+            out=out or sys.stdout,
+            work=work,
+            metrics=metrics,
+            breaker=breaker,
+            trusted_actors=trusted_actors,
         )
     checks: dict[str, HealthCheck] = {"database": lambda: check_database(engine), **chat.checks}
     checks["breaker"] = lambda: breaker_health(breaker)
@@ -246,6 +273,7 @@ def build_runtime(
         owner=f"fixbot-{uuid.uuid4().hex[:12]}",
         close_slack=chat.close,
         start_slack=chat.start,
+        watch_deploys=watch_deploys,
     )
     holder.append(runtime)
     _register_jobs(runtime)
@@ -276,6 +304,7 @@ def _terminal_chat(
     work: _Work,
     metrics: BotMetrics,
     breaker: PipelineBreaker,
+    trusted_actors: frozenset[str],
 ) -> _Chat:
     from bot.terminal_chat import TerminalNotifier
 
@@ -291,6 +320,7 @@ def _terminal_chat(
         notifier,
         breaker=breaker,
         metrics=metrics,
+        trusted_actors=trusted_actors,
     )
     idle = "disabled (no SLACK_BOT_TOKEN: the terminal stands in for Slack)"
     return _Chat(operations, notifier, {"slack": lambda: idle}, [])

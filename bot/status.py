@@ -143,9 +143,14 @@ def gather_status(
         .order_by(Proposal.id.desc())
         .limit(5)
     ).all()
-    sources = [
-        _source_line(c, now) for c in session.scalars(select(SourceCursor).order_by(SourceCursor.service))
-    ]
+    cursors = {c.service: c for c in session.scalars(select(SourceCursor).order_by(SourceCursor.service))}
+    sources = [_source_line(c, now) for c in cursors.values()]
+    # Configured services that were never scanned still deserve a line: silence is not health.
+    sources.extend(
+        f"{service.name}: {service.source} — not scanned yet"
+        for service in settings.services
+        if service.name not in cursors
+    )
     breaker_open, breaker_reason = breaker_state
 
     problems: list[str] = []

@@ -10,6 +10,7 @@ from bot.cli.fixes_cmd import fixes
 from bot.cli.learn_cmd import learn
 from bot.cli.run_cmd import run
 from bot.cli.scan_cmd import scan
+from bot.cli.status_cmd import chat, status
 from bot.cli.templates_cmd import templates
 
 __all__ = ["main"]
@@ -36,3 +37,5 @@ main.add_command(fixes)
 main.add_command(scan)
 main.add_command(templates)
 main.add_command(learn)
+main.add_command(status)
+main.add_command(chat)

@@ -5,14 +5,19 @@ Thin: each command calls the same services the Slack listeners call and prints t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 
+from bot import commands as cmd
 from bot.cli.context import CliContext, cli_context
-from bot.store.lifecycle import LifecycleError, ProposalStatus, approve
-from bot.store.lifecycle import reject as reject_proposal
+from bot.operations import Operations
+from bot.render.text import render_reply
+from bot.render.views import Reply
+from bot.store.lifecycle import LifecycleError
 from bot.store.proposals import get_proposal, list_proposals
-from fixes import breaker
-from fixes.pipeline import ApplyReport, reconcile_unfinished, run_apply, run_revert
+from fixes.pipeline import reconcile_unfinished
 
 
 @click.group()
@@ -65,100 +70,92 @@ def show(ctx: click.Context, fix_id: str) -> None:
             click.echo(p.diff.rstrip("\n"))
 
 
-# --- implement / reject / revert / resume / reconcile: the same services Slack calls -----------------
+# --- implement / reject / revert / resume: the same Operations Slack calls ---------------------------
+
+_OPERATOR = "cli"  # the shell operator: trusted (it holds the database and the deploy key), audited
 
 
-def _actor(context: CliContext, service_name: str, user: str | None) -> str:
-    """`user` when it may approve fixes of the service; "cli" (an operator with shell access) when omitted."""
-    if user is None:
-        return "cli"
-    users, _groups = context.settings.approvers_for(context.settings.service(service_name))
-    if users and user not in users:
-        raise click.ClickException(
-            f"{user} is not an approver of {service_name} (approvers: {', '.join(sorted(users))}); "
-            "pass --as with one of them"
-        )
-    return user
+@contextmanager
+def _operations(context: CliContext) -> Iterator[Operations]:
+    """Operations on a terminal runtime; the running bot (`agent run`) follows deploys."""
+    from bot.runtime import build_runtime
+
+    runtime = build_runtime(
+        context.settings,
+        engine=context.engine,
+        terminal=True,
+        trusted_actors=frozenset({_OPERATOR}),
+        watch_deploys=False,
+    )
+    try:
+        yield runtime.operations
+        runtime.operations.wait_idle()
+    finally:
+        runtime.stop(wait=True)
 
 
-def _finish(report: ApplyReport) -> None:
-    if report.output and not report.ok:
-        click.echo(report.output.rstrip("\n"), err=True)
-    if not report.ok:
-        step = f" at {report.failed_step}" if report.failed_step else ""
-        raise click.ClickException(f"{report.fix_id} not done{step}: {report.message}")
+def _say(reply: Reply) -> None:
+    click.echo(render_reply(reply))
+    if not reply.ok:
+        raise click.exceptions.Exit(1)
+
+
+def _settled(context: CliContext, fix_id: str, good: set[str]) -> None:
+    with context.sessions() as session:
+        proposal = get_proposal(session, fix_id)
+    if proposal.status not in good:
+        why = f" at {proposal.failed_step}: {proposal.failure_reason}" if proposal.failed_step else ""
+        raise click.ClickException(f"{fix_id} is {proposal.status}{why}")
+
+
+_AS_HELP = "Approver's Slack user id (default: the shell operator, recorded as `cli`)."
 
 
 @fixes.command()
 @click.argument("fix_id")
-@click.option("--as", "user", default=None, help="Approver's Slack user id (default: the CLI operator).")
-@click.option(
-    "--option", "option", default=1, show_default=True, help="Which option of the proposal to apply."
-)
+@click.option("--as", "user", default=None, help=_AS_HELP)
+@click.option("--option", default=1, show_default=True, help="Which option of the proposal to apply.")
 @click.pass_context
 def implement(ctx: click.Context, fix_id: str, user: str | None, option: int) -> None:
     """Approve FIX_ID (the diff `show` prints) and apply it: backup, apply, validate, commit, push."""
     context = cli_context(ctx)
-    try:
-        with context.sessions.begin() as session:
-            proposal = get_proposal(session, fix_id)
-            actor = _actor(context, proposal.service, user)
-            chosen = proposal.option(option)
-            result = approve(session, fix_id, actor=actor, option=option, content_hash=chosen["content_hash"])
-    except (LifecycleError, KeyError, IndexError) as exc:
-        raise click.ClickException(str(exc).strip('"')) from None
-    click.echo(result.message)
-    if not result.changed and result.status != ProposalStatus.APPROVED:
-        raise click.ClickException(result.message)
-    _finish(run_apply(context.settings, context.sessions, fix_id, progress=click.echo))
+    with _operations(context) as operations:
+        _say(operations.handle(cmd.Implement(fix_id, option), user or _OPERATOR))
+    _settled(context, fix_id, {"pushed", "deployed", "verified"})
 
 
 @fixes.command()
 @click.argument("fix_id")
 @click.option("--reason", default="", help="Why (kept with the proposal).")
-@click.option("--as", "user", default=None, help="Who rejects (default: the CLI operator).")
+@click.option("--as", "user", default=None, help=_AS_HELP)
 @click.pass_context
 def reject(ctx: click.Context, fix_id: str, reason: str, user: str | None) -> None:
     """Reject FIX_ID (a proposed or failed fix)."""
     context = cli_context(ctx)
-    try:
-        with context.sessions.begin() as session:
-            result = reject_proposal(session, fix_id, actor=user or "cli", reason=reason)
-    except LifecycleError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(result.message)
+    with _operations(context) as operations:
+        _say(operations.handle(cmd.Reject(fix_id, reason), user or _OPERATOR))
 
 
 @fixes.command()
 @click.argument("fix_id")
-@click.option("--as", "user", default=None, help="Approver's Slack user id (default: the CLI operator).")
+@click.option("--as", "user", default=None, help=_AS_HELP)
 @click.pass_context
 def revert(ctx: click.Context, fix_id: str, user: str | None) -> None:
     """Revert the pushed commit of FIX_ID: git revert, validate, push."""
     context = cli_context(ctx)
-    try:
-        with context.sessions() as session:
-            actor = _actor(context, get_proposal(session, fix_id).service, user)
-    except (LifecycleError, KeyError) as exc:
-        raise click.ClickException(str(exc).strip('"')) from None
-    _finish(run_revert(context.settings, context.sessions, fix_id, actor=actor, progress=click.echo))
+    with _operations(context) as operations:
+        _say(operations.handle(cmd.Revert(fix_id), user or _OPERATOR))
+    _settled(context, fix_id, {"reverted"})
 
 
 @fixes.command()
-@click.option("--service", default=None, help="Only this service (default: all).")
-@click.option("--as", "user", default=None, help="Approver's Slack user id (default: the CLI operator).")
+@click.option("--as", "user", default=None, help=_AS_HELP)
 @click.pass_context
-def resume(ctx: click.Context, service: str | None, user: str | None) -> None:
+def resume(ctx: click.Context, user: str | None) -> None:
     """Lift the circuit breaker that paused applies after repeated failures."""
     context = cli_context(ctx)
-    threshold = context.settings.apply.breaker_threshold
-    try:
-        actor = _actor(context, service, user) if service else (user or "cli")
-    except KeyError as exc:
-        raise click.ClickException(str(exc).strip('"')) from None
-    with context.sessions.begin() as session:
-        statuses = breaker.resume(session, actor=actor, threshold=threshold, service=service)
-    click.echo("\n".join(s.message for s in statuses) or "no breaker state yet: applies are running")
+    with _operations(context) as operations:
+        _say(operations.handle(cmd.Resume(None), user or _OPERATOR))
 
 
 @fixes.command()

@@ -68,7 +68,7 @@ def test_breaking_fix_exits_non_zero_and_changes_nothing(
     fix_id = sample.propose(sessions, [BREAKING_EDIT], approve_as=None)
     result = _agent(config, "fixes", "implement", fix_id, "--as", "U0LOCALOPS")
     assert result.exit_code == 1
-    assert f"{fix_id} not done at validate" in result.output
+    assert f"{fix_id} is failed at validate" in result.output
     assert before == sample.remote_head()
 
 
@@ -80,7 +80,7 @@ def test_non_approver_is_refused_and_reject_works(
     fix_id = sample.propose(sessions, [FIX_EDIT], approve_as=None)
     refused = _agent(config, "fixes", "implement", fix_id, "--as", "U0STRANGER")
     assert refused.exit_code == 1
-    assert "U0STRANGER is not an approver of sample" in refused.output
+    assert "U0STRANGER is not an approver for service sample" in refused.output
     rejected = _agent(config, "fixes", "reject", fix_id, "--reason", "not now")
     assert rejected.exit_code == 0, rejected.output
     with sessions() as session:
@@ -89,3 +89,33 @@ def test_non_approver_is_refused_and_reject_works(
             get_proposal(session, fix_id).reject_reason,
         ) == ("rejected", "not now")
     assert _agent(config, "fixes", "resume", "--as", "U0LOCALOPS").exit_code == 0
+
+
+def test_operator_without_as_is_recorded_as_cli(
+    cli: tuple[Path, sessionmaker[Session]], sample: SampleRepo
+) -> None:
+    """Without --as the shell operator approves; the trailer and the audit row name `cli`."""
+    from sqlalchemy import select
+
+    from bot.store.models import AuditEvent
+
+    config, sessions = cli
+    fix_id = sample.propose(sessions, [FIX_EDIT], approve_as=None)
+    result = _agent(config, "fixes", "implement", fix_id)
+    assert result.exit_code == 0, result.output
+    trailers = parse_trailers(git(sample.remote, "log", "-1", "--format=%B", "main"))
+    assert "cli" == trailers["Approved-by"]
+    with sessions() as session:
+        actors = session.scalars(
+            select(AuditEvent.actor).where(AuditEvent.fix_id == fix_id, AuditEvent.action == "approved")
+        ).all()
+    assert ["cli"] == list(actors)
+
+
+def test_status_names_the_approvers_and_sources(cli: tuple[Path, sessionmaker[Session]]) -> None:
+    """`agent status` prints the status report (exit 0), with the configured service's source."""
+    config, _ = cli
+    result = _agent(config, "status")
+    assert result.exit_code == 0, result.output
+    assert "sample: file:" in result.output
+    assert "not scanned yet" in result.output
