@@ -107,7 +107,7 @@ _SECTION = re.compile(r"\[\[ ## (\w+) ## \]\]\n(.*?)(?=\n\[\[ ## |\Z)", re.S)
 def _sections(request: Mapping[str, Any]) -> dict[str, str]:
     messages = request.get("messages") or [{}]
     text = str(messages[-1].get("content", ""))
-    return {name: body for name, body in _SECTION.findall(text)}
+    return dict(_SECTION.findall(text))
 
 
 def _case(text: str) -> str:
