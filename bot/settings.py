@@ -40,6 +40,7 @@ __all__ = [
     "SlackSettings",
     "load_settings",
     "parse_duration",
+    "prefer_offline_libraries",
 ]
 
 DEFAULT_CONFIG_NAME = "agent.toml"
@@ -543,3 +544,16 @@ def _secrets(env: Mapping[str, str]) -> Secrets:
             "(OAuth & Permissions → Bot User OAuth Token). Example: SLACK_BOT_TOKEN=xoxb-1234-5678-abcd"
         )
     return secrets
+
+
+def prefer_offline_libraries() -> None:
+    """Keep third-party libraries off the network for the offline demo.
+
+    DSPy and LiteLLM download a model-price map on first use unless told to use their bundled
+    copy; loopback calls must not go through a proxy configured for the internet.
+    """
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    for name in ("NO_PROXY", "no_proxy"):
+        existing = [part for part in os.environ.get(name, "").split(",") if part]
+        missing = [host for host in ("127.0.0.1", "localhost") if host not in existing]
+        os.environ[name] = ",".join([*existing, *missing])

@@ -148,9 +148,21 @@ def same_change(approved_diff: str, new_diff: str) -> bool:
     return _HUNK_HEADER.sub("@@", approved_diff) == _HUNK_HEADER.sub("@@", new_diff)
 
 
+_SUBJECT_LIMIT = 72 - len("fix: ")
+
+
+def _subject(summary: str) -> str:
+    """One line within git's 72 columns, cut at a word boundary (never mid-word)."""
+    line = " ".join(summary.split())
+    if len(line) <= _SUBJECT_LIMIT:
+        return line
+    cut = line[: _SUBJECT_LIMIT - 1].rsplit(" ", 1)[0].rstrip(",;:.- ")
+    return cut + "…"
+
+
 def commit_message(*, summary: str, root_cause: str, fix_id: str, incident: str, approver: str) -> str:
     """`fix: <summary>`, the root cause as the body, then the trailers (the last paragraph)."""
-    subject = " ".join(summary.split())[:72] or fix_id
+    subject = _subject(summary) or fix_id
     body = "\n".join(line.rstrip() for line in root_cause.strip().splitlines())
     # A blank line inside the body is fine; a body ending in "Key: value" lines must not pose as trailers.
     parts = [f"fix: {subject}"]

@@ -6,6 +6,7 @@ import click
 
 from bot.cli.config_cmd import config
 from bot.cli.db_cmd import db
+from bot.cli.demo_cmd import demo
 from bot.cli.fixes_cmd import fixes
 from bot.cli.learn_cmd import learn
 from bot.cli.run_cmd import run
@@ -30,6 +31,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = {"config_path": config_path}
 
 
+main.add_command(demo)
 main.add_command(run)
 main.add_command(db)
 main.add_command(config)
