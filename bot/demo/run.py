@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from textwrap import shorten
 from typing import TextIO, cast
 
 from rich.console import Console
@@ -297,7 +298,7 @@ def _summary(world: _World) -> None:
             proposal.status,
             proposal.origin,
             proposal.validation_status,
-            proposal.summary[:60],
+            shorten(proposal.summary, 60, placeholder="…"),
         )
     world.console.print(table)
     world.console.print(

@@ -6,6 +6,7 @@ Slack mention syntax (`<@U123>`) becomes `@U123`; mrkdwn markers are left out.
 from __future__ import annotations
 
 import re
+from textwrap import shorten
 
 from bot.render.blocks import commands_hint, status_line
 from bot.render.views import ProposalView, Reply, StatusReport
@@ -50,6 +51,10 @@ def render_proposal(view: ProposalView, *, bot_mention: str = "@agent") -> str:
     return "\n".join(lines)
 
 
+def _short(text: str, width: int = 60) -> str:
+    return shorten(text, width, placeholder="…")
+
+
 def render_status(report: StatusReport) -> str:
     lines = ["status:"]
     lines.append(
@@ -78,7 +83,7 @@ def render_reply(reply: Reply, *, bot_mention: str = "@agent") -> str:
         return render_status(reply.status)
     if reply.proposals:
         rows = [
-            f"{v.fix_id:<24} {v.status:<13} {v.service:<12} {v.severity:<8} {v.summary[:60]}"
+            f"{v.fix_id:<24} {v.status:<13} {v.service:<12} {v.severity:<8} {_short(v.summary)}"
             for v in reply.proposals
         ]
         return "\n".join(["open proposals:", *rows])
