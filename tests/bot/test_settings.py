@@ -163,3 +163,11 @@ def test_effective_configuration_masks_secrets() -> None:
 def test_durations(given: str | int, seconds: float) -> None:
     """Durations accept plain seconds and unit suffixes."""
     assert seconds == parse_duration(given)
+
+
+def test_example_configuration_is_valid() -> None:
+    """agent.example.toml, which error messages point to, loads without a single error."""
+    example = Path(__file__).resolve().parents[2] / "agent.example.toml"
+    settings = load_settings(example, environ={})
+    assert ["api"] == [s.name for s in settings.services]
+    assert "openai/gpt-4o-mini" == settings.llm.model
