@@ -115,35 +115,56 @@ MIXED: dict[str, object] = {
 }
 
 
-def drain3_miner(name: str) -> Callable[[str], int]:
-    from drain3 import TemplateMiner as Drain3
-    from drain3.masking import MaskingInstruction
-    from drain3.template_miner_config import TemplateMinerConfig
-
-    settings = DATASETS.get(name, MIXED)
-    config = TemplateMinerConfig()
-    config.profiling_enabled = False
-    config.drain_sim_th = float(settings["st"])  # type: ignore[arg-type]
-    config.drain_depth = int(settings["depth"])  # type: ignore[call-overload]
-    config.masking_instructions = [MaskingInstruction(r, "*") for r in settings["regex"]]  # type: ignore[attr-defined]
-    config.mask_prefix = "<"
-    config.mask_suffix = ">"
-    miner = Drain3(config=config)
-    return lambda message: miner.add_log_message(message)["cluster_id"]
+DRAIN3_VERSION = "0.9.11"
+PEER = Path(__file__).resolve().parent / "drain3_peer.py"
 
 
-def accuracy(data: Path) -> list[tuple[str, float, float]]:
-    rows = []
-    for name in DATASETS:
-        messages, truth = load(data, name)
-        drain = drain3_miner(name)
-        rows.append(
-            (
-                name,
-                grouping_accuracy(truth, ours(messages)),
-                grouping_accuracy(truth, [drain(m) for m in messages]),
-            )
+def peer_python(explicit: Path | None) -> Path:
+    """An interpreter with Drain3 0.9.11 and its own pins; provisioned once under benchmarks/.peer."""
+    if explicit is not None:
+        return explicit
+    venv = Path(__file__).resolve().parent / ".peer" / f"drain3-{DRAIN3_VERSION}"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"provisioning the Drain3 {DRAIN3_VERSION} peer in {venv} (its pins conflict with DSPy's)")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                f"drain3=={DRAIN3_VERSION}",
+            ],
+            check=True,
         )
+    return python
+
+
+def run_peer(python: Path, *args: str) -> dict[str, object]:
+    out = subprocess.run([str(python), str(PEER), *args], capture_output=True, text=True, check=True)
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def accuracy(data: Path, python: Path) -> list[tuple[str, float, float]]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in DATASETS:
+            messages, truth = load(data, name)
+            path = Path(tmp) / f"{name}.json"
+            path.write_text(json.dumps(messages), encoding="utf-8")
+            settings = {key: DATASETS[name][key] for key in ("regex", "st", "depth")}
+            drain = run_peer(python, "accuracy", json.dumps(settings), str(path))
+            rows.append(
+                (
+                    name,
+                    grouping_accuracy(truth, ours(messages)),
+                    grouping_accuracy(truth, drain["ids"]),  # type: ignore[arg-type]
+                )
+            )
     return rows
 
 
@@ -151,12 +172,10 @@ def child(kind: str, path: Path, budget: float) -> None:
     """Stream `path` through one miner; print {"lines", "seconds", "peak_rss_mb"} as JSON."""
     if kind == "ours":
         add: Callable[[str], object] = TemplateMiner().add
-    elif kind == "ours-masking-every-line":
+    else:
         # Our miner without its digit-key cache: every line goes through the masking regexes.
         miner = TemplateMiner()
         add = lambda line: miner._lookup(mask(line))  # noqa: E731
-    else:
-        add = drain3_miner("mixed")
     lines = 0
     start = time.perf_counter()
     with path.open(encoding="utf-8") as handle:
@@ -178,7 +197,7 @@ def run_child(kind: str, path: Path, budget: float) -> dict[str, float]:
     return result
 
 
-def throughput(data: Path, lines: int, budget: float) -> list[dict[str, float]]:
+def throughput(data: Path, lines: int, budget: float, python: Path) -> list[dict[str, float]]:
     pool = [m.replace("\n", " ") for name in DATASETS for m in load(data, name)[0]]
     # Every digit is redrawn at random so that the file is not 100 copies of 10,000 lines: the same
     # statements with new values, as in a real log (no cache can simply remember whole lines).
@@ -190,8 +209,12 @@ def throughput(data: Path, lines: int, budget: float) -> list[dict[str, float]]:
             for index in range(lines):
                 message = pool[index % len(pool)]
                 handle.write(_DIGIT.sub(lambda _: rng.choice(digits), message) + "\n")
-        kinds = ("ours", "drain3", "ours-masking-every-line")
-        return [run_child(kind, path, budget) for kind in kinds]
+        drain = run_peer(python, "throughput", json.dumps(MIXED), str(path), str(budget))
+        return [
+            run_child("ours", path, budget),
+            {k: float(v) for k, v in drain.items() if k != "version"},  # type: ignore[arg-type]
+            run_child("ours-masking-every-line", path, budget),
+        ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -202,6 +225,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--budget", type=float, default=60.0, help="seconds each miner may run on the throughput file"
     )
+    parser.add_argument(
+        "--drain3-python",
+        type=Path,
+        default=None,
+        help=f"an interpreter with drain3=={DRAIN3_VERSION} (default: provisioned under benchmarks/.peer)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -209,7 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not (args.data / "HDFS").is_dir():
         raise SystemExit(f"Loghub data not found at {args.data}; pass --data PATH")
-    rows = accuracy(args.data)
+    python = peer_python(args.drain3_python)
+    rows = accuracy(args.data, python)
+    print(f"peer: Drain3 {DRAIN3_VERSION} with the Loghub benchmark's per-dataset settings ({python})")
     print(f"{'dataset':<10} {'ours GA':>8} {'Drain3 GA':>10} {'diff':>7}")
     for name, mine, theirs in rows:
         print(f"{name:<10} {mine:8.4f} {theirs:10.4f} {mine - theirs:+7.4f}")
@@ -220,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"GA bar (avg >= 0.95, no dataset > 0.01 below Drain3): {avg_ours >= 0.95 and worst >= -0.01}")
     if args.skip_throughput:
         return 0
-    mine, theirs, uncached = throughput(args.data, args.lines, args.budget)
+    mine, theirs, uncached = throughput(args.data, args.lines, args.budget, python)
     ours_lps = mine["lines"] / mine["seconds"]
     drain_lps = theirs["lines"] / theirs["seconds"]
     print(

@@ -1,0 +1,63 @@
+"""The Drain3 side of benchmarks/template_miner.py, run in Drain3's own interpreter.
+
+Drain3 0.9.11 (the version the Loghub scores in ../shared/data/loghub/README.md were measured with)
+pins `cachetools==4.2.1`, which conflicts with DSPy's requirement, so it cannot share the project's
+environment. template_miner.py provisions a separate virtual environment and runs this script there.
+It imports only Drain3 and the standard library.
+
+    python drain3_peer.py accuracy SETTINGS_JSON MESSAGES_FILE   → JSON list of cluster ids, one per line
+    python drain3_peer.py throughput SETTINGS_JSON PATH BUDGET   → JSON {lines, seconds, peak_rss_mb}
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+
+
+def miner(settings: dict[str, object]) -> Callable[[str], int]:
+    from drain3 import TemplateMiner
+    from drain3.masking import MaskingInstruction
+    from drain3.template_miner_config import TemplateMinerConfig
+
+    config = TemplateMinerConfig()
+    config.profiling_enabled = False
+    config.drain_sim_th = float(settings["st"])  # type: ignore[arg-type]
+    config.drain_depth = int(settings["depth"])  # type: ignore[call-overload]
+    config.masking_instructions = [MaskingInstruction(r, "*") for r in settings["regex"]]  # type: ignore[attr-defined]
+    config.mask_prefix = "<"
+    config.mask_suffix = ">"
+    drain = TemplateMiner(config=config)
+    return lambda message: drain.add_log_message(message)["cluster_id"]
+
+
+def main(argv: list[str]) -> int:
+    mode, settings_json, path = argv[0], argv[1], Path(argv[2])
+    add = miner(json.loads(settings_json))
+    if mode == "accuracy":
+        messages = json.loads(path.read_text(encoding="utf-8"))
+        print(json.dumps({"version": version("drain3"), "ids": [add(m) for m in messages]}))
+        return 0
+    budget = float(argv[3])
+    lines = 0
+    start = time.perf_counter()
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            add(line.rstrip("\n"))
+            lines += 1
+            # A slow peer stops after its time budget; its rate over what it read is still exact.
+            if lines % 10_000 == 0 and time.perf_counter() - start > budget:
+                break
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"lines": lines, "seconds": seconds, "peak_rss_mb": peak, "version": version("drain3")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
