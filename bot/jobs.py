@@ -206,10 +206,15 @@ def verify_due_fixes(ctx: JobContext, notify: Callable[[str, str], None]) -> lis
         due = due_verifications(session)
     decided: list[VerificationResult] = []
     for fix_id in due:
-        with ctx.sessions.begin() as session:
-            result = check_verification(
-                session, fix_id, window_seconds=ctx.settings.apply.verify_window_seconds, now=ctx.now()
-            )
+        try:
+            with ctx.sessions.begin() as session:
+                result = check_verification(
+                    session, fix_id, window_seconds=ctx.settings.apply.verify_window_seconds, now=ctx.now()
+                )
+        except LifecycleError:
+            # Decided (or reverted) since `due` was read: by another instance's round while two
+            # overlap during a deploy, or by a revert. Whoever decided it has said so.
+            continue
         if result.state == "pending":
             continue
         decided.append(result)

@@ -122,7 +122,7 @@ def commands_hint(fix_id: str, bot_mention: str, *, options: int = 1) -> str:
     )
 
 
-def status_line(view: ProposalView) -> str:  # noqa: PLR0911 - one flat branch per status
+def status_line(view: ProposalView) -> str:  # noqa: PLR0911, PLR0912 - one flat branch per status
     """One line saying where the proposal stands and who moved it there."""
     status = view.status
     if status == "proposed":
@@ -149,6 +149,17 @@ def status_line(view: ProposalView) -> str:  # noqa: PLR0911 - one flat branch p
         return f":warning: Deploy failed ({view.deploy_status}); `revert {view.fix_id}` undoes the push"
     if status == "unresolved":
         return ":warning: Deployed, but the incident came back"
+    if status == "reverting":
+        return f":rewind: Reverting `{view.commit_sha[:10]}`"
+    if status == "reverted":
+        return f":rewind: Reverted — `{view.revert_commit_sha[:10]}` undid `{view.commit_sha[:10]}`"
+    if status == "revert_failed":
+        reason = escape_mrkdwn(_cut(view.failure_reason, 300))
+        return f":x: Revert failed: {reason} — `{view.commit_sha[:10]}` is still on the branch"
+    if status == "expired":
+        return ":zzz: Expired — nobody acted on it in time"
+    if status == "superseded":
+        return ":twisted_rightwards_arrows: Superseded — a newer proposal replaced it"
     return f"Status: {status}"
 
 

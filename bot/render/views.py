@@ -71,6 +71,7 @@ class ProposalView:
     rejected_by: str = ""
     reject_reason: str = ""
     commit_sha: str = ""
+    revert_commit_sha: str = ""
     deploy_status: str = ""
     failed_step: str = ""
     failure_reason: str = ""
@@ -106,6 +107,7 @@ class ProposalView:
             rejected_by=proposal.rejected_by,
             reject_reason=proposal.reject_reason,
             commit_sha=proposal.commit_sha,
+            revert_commit_sha=proposal.revert_commit_sha,
             deploy_status=proposal.deploy_status,
             failed_step=proposal.failed_step,
             failure_reason=proposal.failure_reason,

@@ -151,3 +151,21 @@ def test_text_renderer_shows_the_same_proposal() -> None:
     assert "-if a < b & c:" in text
     assert f"Reply @agent implement {FIX}" in text
     assert "@UALICE is being applied" == render_reply(Reply("<@UALICE> is being applied"))
+
+
+def test_every_status_has_its_own_line() -> None:
+    """No lifecycle status falls through to the generic "Status: …" line of the proposal message."""
+    from bot.render.blocks import status_line
+    from bot.store.lifecycle import ProposalStatus
+
+    generic = [s.value for s in ProposalStatus if status_line(_view(status=s.value)).startswith("Status:")]
+    assert [] == generic
+
+
+def test_reverted_proposal_names_the_revert_commit() -> None:
+    """A reverted fix's message says it was reverted and by which commit, in place of the old status."""
+    view = _view(status="reverted", commit_sha="34bcb2051f52aa", revert_commit_sha="9adc197c6429bb")
+    text = json.dumps(proposal_message(view).as_kwargs())
+    assert "Reverted" in text
+    assert "9adc197c64" in text
+    assert "34bcb2051f" in text
