@@ -215,8 +215,8 @@ def verify_due_fixes(ctx: JobContext, notify: Callable[[str, str], None]) -> lis
             # Decided (or reverted) since `due` was read: by another instance's round while two
             # overlap during a deploy, or by a revert. Whoever decided it has said so.
             continue
-        if result.state == "pending":
-            continue
+        if not result.recorded:
+            continue  # still pending, or another instance recorded (and announced) it first
         decided.append(result)
         if result.state == "verified":
             notify(fix_id, f":white_check_mark: Verified: {result.detail}")

@@ -10,7 +10,7 @@ the lifecycle's errors (`ProposalNotFound`, `IllegalTransition`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -58,6 +58,9 @@ class VerificationResult:
     recurrences: int
     window_ends: datetime
     detail: str
+    # True only for the call that recorded the decision: when two instances overlap during a
+    # deploy, the one whose conditional update lost must not announce it a second time.
+    recorded: bool = False
 
 
 def verify_fix(
@@ -188,7 +191,7 @@ def check_verification(
     target = (
         ProposalStatus.VERIFIED if result.state is VerificationState.VERIFIED else ProposalStatus.UNRESOLVED
     )
-    transition(
+    outcome = transition(
         session,
         fix_id,
         target,
@@ -202,12 +205,14 @@ def check_verification(
         },
         values={"outcome": result.state.value},
     )
+    if not outcome.changed:
+        return result
     if incident is not None:
         if result.state is VerificationState.VERIFIED:
             incident.status, incident.resolved_at = "resolved", moment
         else:
             incident.status, incident.resolved_at = "open", None
-    return result
+    return replace(result, recorded=True)
 
 
 def _deployed_at(detail: dict[str, Any], evidence: AuditEvent | None, proposal: Proposal) -> datetime:

@@ -182,3 +182,25 @@ def test_verifying_a_fix_that_is_not_deployed_is_refused(sessions: sessionmaker[
 
     with sessions.begin() as session, pytest.raises(IllegalTransition, match="proposed"):
         check_verification(session, fix_id, window_seconds=WINDOW)
+
+
+def test_only_the_instance_that_records_the_decision_announces_it(sessions: sessionmaker[Session]) -> None:
+    """With a stale view of a fix another instance just verified, the second call records nothing."""
+    with sessions.begin() as session:
+        fix_id, _ = _deployed_fix(session)
+    end = DEPLOYED + timedelta(seconds=WINDOW)
+    late = sessions()
+    stale = get_proposal(late, fix_id)  # loaded before the other instance acts, and kept loaded
+    late.commit()  # the object keeps its (now stale) attributes: expire_on_commit is off
+
+    with sessions.begin() as session:
+        first = check_verification(session, fix_id, window_seconds=WINDOW, now=end)
+    with late.begin():
+        second = check_verification(late, fix_id, window_seconds=WINDOW, now=end)
+    late.close()
+
+    assert "deployed" == stale.status
+    assert (True, False) == (first.recorded, second.recorded)
+    with sessions() as session:
+        decisions = session.scalars(select(AuditEvent).where(AuditEvent.to_status == "verified")).all()
+    assert 1 == len(decisions)
