@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from collections.abc import Iterator, Sequence
@@ -80,6 +81,9 @@ class GitRepo:
         self._repo = repo
         self._secrets = tuple(s for s in secrets if s)
         self.path = Path(repo.working_tree_dir or repo.git_dir)
+        # Digest of .git/index right after `reset_hard`: while the index still has exactly these bytes,
+        # nothing is staged beyond the base, which lets `commit` take git's cheaper path.
+        self._reset_index: str | None = None
 
     @classmethod
     def open_or_clone(
@@ -136,13 +140,25 @@ class GitRepo:
 
     def reset_hard(self, ref: str) -> None:
         """Make the working copy exactly `ref`: tracked files reset, untracked and ignored files removed."""
+        self._reset_index = None
         with self._translated(f"reset to {ref}"):
             self._repo.git.reset("--hard", "-q", ref)
             self._repo.git.clean("-ffdxq")
+        self._reset_index = self._index_digest()
+
+    def _index_digest(self) -> str | None:
+        try:
+            return hashlib.sha256((Path(self._repo.git_dir) / "index").read_bytes()).hexdigest()
+        except OSError:
+            return None
 
     def head(self) -> str:
-        with self._translated("rev-parse HEAD"):
-            return str(self._repo.git.rev_parse("HEAD"))
+        """The sha HEAD points at, read from the ref files (no git process)."""
+        try:
+            return git.SymbolicReference.dereference_recursive(self._repo, "HEAD")
+        except (ValueError, OSError):
+            with self._translated("rev-parse HEAD"):
+                return str(self._repo.git.rev_parse("HEAD"))
 
     def is_clean(self) -> bool:
         """No modified, staged, untracked or ignored files."""
@@ -163,11 +179,16 @@ class GitRepo:
 
         Returns the new commit's sha.
         """
+        # `--only` (git's default with paths) commits exactly `paths` whatever else is staged, by
+        # building a temporary index: a third of the commit's time on a large tree. When the index is
+        # byte for byte what `reset_hard` left (nothing staged beyond the base), `--include` commits
+        # the same tree without it.
+        mode = "--include" if self._reset_index and self._index_digest() == self._reset_index else "--only"
         with self._translated("commit"):
             if new_paths:
                 self._repo.git.add("--", *new_paths)
             with self._repo.git.custom_environment(**identity.environment()):
-                self._repo.git.commit("-q", "--no-verify", "-m", message, "--", *paths)
+                self._repo.git.commit("-q", "--no-verify", mode, "-m", message, "--", *paths)
             return self.head()
 
     def push(self, sha: str, branch: str) -> None:

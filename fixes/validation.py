@@ -154,14 +154,17 @@ def run_tests(root: Path, *, command: str, timeout: float) -> TestRun:
     return TestRun(tuple(argv), status, failures, output, seconds)
 
 
+# `traceback` is imported only when an import failed: loading it (with linecache, tokenize, re) took
+# longer than the interpreter's own start-up, on every apply.
 _IMPORT_SCRIPT = """
-import importlib, sys, traceback
+import importlib, sys
 sys.path[:0] = [p for p in sys.argv[1].split("\\0") if p]
 failed = 0
 for name in sys.argv[2:]:
     try:
         importlib.import_module(name)
     except BaseException:
+        import traceback
         failed += 1
         print(f"import {name} failed:")
         traceback.print_exc(file=sys.stdout)

@@ -46,6 +46,32 @@ def test_commit_identity_is_per_commit(sample: SampleRepo, tmp_path: Path) -> No
     assert repo.find_commit_with_trailer("refs/remotes/origin/main", "Fix-Id", "fix_") is None
 
 
+def test_commit_after_reset_holds_exactly_the_paths(sample: SampleRepo, tmp_path: Path) -> None:
+    """After a reset, a commit holds exactly its paths: a changed, a deleted and a new file."""
+    repo = GitRepo.open_or_clone(str(sample.remote), tmp_path / "wc", branch="main")
+    repo.reset_hard(repo.fetch("main"))
+    (repo.path / "calc" / "ops.py").write_text("changed = True\n")
+    (repo.path / "tests" / "test_ops.py").unlink()
+    (repo.path / "new.py").write_text("new = True\n")
+    (repo.path / "unrelated.txt").write_text("not part of the fix\n")
+    paths = ["calc/ops.py", "tests/test_ops.py", "new.py"]
+    sha = repo.commit("fix: x", paths, identity=BOT, new_paths=["new.py"])
+    shown = git(repo.path, "show", "--name-status", "--format=", sha).splitlines()
+    assert ["A\tnew.py", "D\ttests/test_ops.py", "M\tcalc/ops.py"] == sorted(shown)
+    assert sha == git(repo.path, "rev-parse", "HEAD") == repo.head()
+
+
+def test_commit_leaves_out_what_something_else_staged(sample: SampleRepo, tmp_path: Path) -> None:
+    """A file staged after the reset (say, by a test command) is not part of the commit."""
+    repo = GitRepo.open_or_clone(str(sample.remote), tmp_path / "wc", branch="main")
+    repo.reset_hard(repo.fetch("main"))
+    (repo.path / "calc" / "ops.py").write_text("changed = True\n")
+    (repo.path / "staged.txt").write_text("staged by someone else\n")
+    git(repo.path, "add", "staged.txt")
+    sha = repo.commit("fix: x", ["calc/ops.py"], identity=BOT)
+    assert ["calc/ops.py"] == git(repo.path, "show", "--name-only", "--format=", sha).splitlines()
+
+
 def test_push_rejected_when_branch_moved(sample: SampleRepo, tmp_path: Path) -> None:
     """A non-fast-forward push raises PushRejected; a missing remote raises GitError."""
     repo = GitRepo.open_or_clone(str(sample.remote), tmp_path / "wc", branch="main")
