@@ -49,7 +49,13 @@ from fixes.errors import EditError, FixError, GitError, PolicyViolation, PushRej
 from fixes.git_ops import GitRepo, Identity, scrub
 from fixes.journal import delete_journal, read_journal, repo_lock, write_journal
 from fixes.policy import SELF_DENIED, FixPolicy, check_paths, check_tree
-from fixes.validation import ValidationResult, default_test_command, run_tests, validate_worktree
+from fixes.validation import (
+    ImportCheck,
+    ValidationResult,
+    default_test_command,
+    run_tests,
+    validate_worktree,
+)
 
 __all__ = [
     "APPLY_STEPS",
@@ -298,11 +304,16 @@ def _write_files(root: Path, contents: Mapping[str, str]) -> None:
 
 
 def _validate(
-    run: _Run, root: Path, paths: Sequence[str], before: Mapping[str, str], after: Mapping[str, str]
+    run: _Run, root: Path, paths: Sequence[str], after: Mapping[str, str], import_check: ImportCheck
 ) -> ValidationResult:
     command, timeout = run.service.validation_command, run.service.validation_timeout_seconds
     result = validate_worktree(
-        root, paths, command=command, timeout=timeout, step_timeout=run.settings.apply.step_timeout_seconds
+        root,
+        paths,
+        command=command,
+        timeout=timeout,
+        step_timeout=run.settings.apply.step_timeout_seconds,
+        import_check=import_check,
     )
     if result.passed or result.step != "tests":
         return result
@@ -321,6 +332,19 @@ def _validate(
 
 def _attempt_apply(
     run: _Run, repo: GitRepo, option: Mapping[str, Any], approved: Mapping[str, Any]
+) -> tuple[str, ValidationResult]:
+    # The import step's interpreter starts now, so that its start-up overlaps the fetch; it imports
+    # nothing until the validate step hands it the modules (see `ImportCheck`).
+    with ImportCheck(repo.path) as import_check:
+        return _attempt_apply_with(run, repo, option, approved, import_check)
+
+
+def _attempt_apply_with(
+    run: _Run,
+    repo: GitRepo,
+    option: Mapping[str, Any],
+    approved: Mapping[str, Any],
+    import_check: ImportCheck,
 ) -> tuple[str, ValidationResult]:
     root = repo.path
     base = _fetch(run, repo)
@@ -355,7 +379,7 @@ def _attempt_apply(
     run.step_done(Step.APPLY)
 
     run.progress("validating: compile, import, tests")
-    result = _validate(run, root, paths, applied.before, applied.after)
+    result = _validate(run, root, paths, applied.after, import_check)
     if not result.passed:
         raise _StepFailed(Step.VALIDATE, f"validation failed at {result.step}", result.output)
     run.progress(f"validation passed in {result.duration_seconds:.1f}s")
