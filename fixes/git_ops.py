@@ -6,11 +6,15 @@
   it never appears in a URL, a log line or an error message (`scrub` removes it from git's output).
 - Every `GitCommandError` is translated here: a push refused because the branch moved becomes
   `PushRejected`; anything else becomes `GitError` with the scrubbed command output.
+- git's automatic maintenance (a `git maintenance run --auto` process after every fetch and commit)
+  is off for this repository's commands; `housekeeping` runs `git gc --auto` instead, only when git's
+  own thresholds (loose objects, pack count) may have been reached, which a directory listing tells.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 from collections.abc import Iterator, Sequence
@@ -22,7 +26,7 @@ import git
 
 from fixes.errors import GitError, PushRejected
 
-__all__ = ["GitRepo", "Identity", "parse_trailers", "scrub"]
+__all__ = ["GitRepo", "Identity", "gc_due", "parse_trailers", "scrub"]
 
 _ASKPASS = """#!/bin/sh
 # Answers git's credential prompts from the environment of the git command that runs it.
@@ -32,6 +36,15 @@ case "$1" in
 esac
 """
 _ORIGIN_MARKER = "fixbot-origin-url"
+# Configuration through the environment (git >= 2.31): applies to every command of the repository.
+_NO_AUTO_MAINTENANCE = {
+    "GIT_CONFIG_COUNT": "1",
+    "GIT_CONFIG_KEY_0": "maintenance.auto",
+    "GIT_CONFIG_VALUE_0": "false",
+}
+# git's defaults: `gc.auto` loose objects (estimated from the objects/17 folder) and `gc.autoPackLimit`.
+_GC_LOOSE_LIMIT = 6700
+_GC_PACK_LIMIT = 50
 _URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 _TRAILER = re.compile(r"^([A-Za-z][A-Za-z0-9-]*): (.*)$")
 
@@ -90,7 +103,7 @@ class GitRepo:
         cls, url: str, dest: Path, *, branch: str, token: str = "", askpass_dir: Path | None = None
     ) -> GitRepo:
         """The clone of `url` at `dest`, cloning it first when missing or pointing elsewhere."""
-        env = _credential_env(token, askpass_dir or dest.parent)
+        env = {**_credential_env(token, askpass_dir or dest.parent), **_NO_AUTO_MAINTENANCE}
         secrets = (token,)
         if (dest / ".git").is_dir():
             # The URL the clone was made from, recorded at clone time: reading it costs no process
@@ -228,6 +241,14 @@ class GitRepo:
             self._repo.git.commit("-q", "--no-verify", "-m", message)
         return self.head()
 
+    def housekeeping(self, *, loose_limit: int = _GC_LOOSE_LIMIT) -> bool:
+        """Run `git gc --auto` (which applies git's exact rules) when `gc_due`; True when it ran."""
+        if not gc_due(Path(self._repo.git_dir) / "objects", loose_limit=loose_limit):
+            return False
+        with self._translated("gc --auto"):
+            self._repo.git.gc("--auto", "--quiet")
+        return True
+
     def changed_paths(self, sha: str) -> list[str]:
         """Paths a commit touched (relative to the repository root)."""
         with self._translated(f"show {sha[:12]}"):
@@ -237,6 +258,20 @@ class GitRepo:
     def message(self, sha: str) -> str:
         with self._translated(f"log {sha[:12]}"):
             return str(self._repo.git.log("-1", "--format=%B", sha))
+
+
+def gc_due(objects: Path, *, loose_limit: int = _GC_LOOSE_LIMIT, pack_limit: int = _GC_PACK_LIMIT) -> bool:
+    """True when `git gc --auto` may have work in the object folder `objects`: git's own estimate
+    (loose objects in `17/` times 256 above `loose_limit`) or more than `pack_limit` packs."""
+    try:
+        loose = sum(1 for name in os.listdir(objects / "17") if len(name) == 38)
+    except FileNotFoundError:
+        loose = 0
+    try:
+        packs = sum(1 for name in os.listdir(objects / "pack") if name.endswith(".pack"))
+    except FileNotFoundError:
+        packs = 0
+    return loose > -(-loose_limit // 256) or packs > pack_limit
 
 
 def _credential_env(token: str, askpass_dir: Path) -> dict[str, str]:

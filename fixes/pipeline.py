@@ -428,6 +428,17 @@ def _push_with_retries(
     )
 
 
+def _housekeeping(run: _Run) -> None:
+    """git's automatic gc, off for each command (see `fixes.git_ops`), when due; never fails the run."""
+    if run.repo is None:
+        return
+    try:
+        if run.repo.housekeeping():
+            run.progress(f"packed the objects of {run.repo.path} (git gc --auto)")
+    except GitError as exc:
+        log.warning("housekeeping of %s failed: %s", run.repo.path, exc)
+
+
 def _rollback(run: _Run) -> str:
     """Reset the working copy to the base and restore the backup; returns a note when that failed."""
     repo = run.repo
@@ -568,6 +579,7 @@ def run_apply(
                 session, service.name, ok=True, fix_id=fix_id, threshold=settings.apply.breaker_threshold
             )
         run.step_done(Step.RECORD)
+        _housekeeping(run)
     message = f"{fix_id} pushed to {service.branch} as {sha[:12]}"
     say(message)
     return ApplyReport(
@@ -729,6 +741,7 @@ def run_revert(
             )
             delete_journal(session, fix_id)
         run.step_done(Step.RECORD)
+        _housekeeping(run)
     message = f"{fix_id} reverted on {service.branch} by {sha[:12]}"
     say(message)
     return ApplyReport(

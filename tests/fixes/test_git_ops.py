@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fixes.errors import GitError, PushRejected
-from fixes.git_ops import GitRepo, Identity, parse_trailers, scrub
+from fixes.git_ops import GitRepo, Identity, gc_due, parse_trailers, scrub
 from tests.fixes.sample import SampleRepo, git
 
 BOT = Identity("fixbot", "fixbot@example.com")
@@ -70,6 +70,42 @@ def test_commit_leaves_out_what_something_else_staged(sample: SampleRepo, tmp_pa
     git(repo.path, "add", "staged.txt")
     sha = repo.commit("fix: x", ["calc/ops.py"], identity=BOT)
     assert ["calc/ops.py"] == git(repo.path, "show", "--name-only", "--format=", sha).splitlines()
+
+
+def test_gc_due_follows_gits_estimate(tmp_path: Path) -> None:
+    """Due above 27 loose objects in objects/17 (6700 / 256, rounded up) or above 50 packs."""
+    objects = tmp_path / "objects"
+    assert gc_due(objects) is False
+    (objects / "17").mkdir(parents=True)
+    for number in range(27):
+        (objects / "17" / f"{number:038x}").write_bytes(b"")
+    (objects / "17" / "tmp_obj_not_counted").write_bytes(b"")
+    assert gc_due(objects) is False
+    (objects / "17" / f"{27:038x}").write_bytes(b"")
+    assert gc_due(objects) is True
+    (objects / "pack").mkdir()
+    for number in range(51):
+        (objects / "pack" / f"pack-{number}.pack").write_bytes(b"")
+    assert gc_due(objects, loose_limit=10_000) is True
+
+
+def test_housekeeping_packs_loose_objects_when_due(sample: SampleRepo, tmp_path: Path) -> None:
+    """Commits leave loose objects; housekeeping packs them once git's threshold is reached."""
+    repo = GitRepo.open_or_clone(str(sample.remote), tmp_path / "wc", branch="main")
+    bucket = repo.path / ".git" / "objects" / "17"
+    for batch in range(20):  # until two loose objects land in objects/17 (git's sample folder)
+        for number in range(100):
+            (repo.path / f"f{batch}_{number}.txt").write_text(f"{batch} {number}\n")
+        git(repo.path, "add", "-A")
+        git(repo.path, "commit", "-q", "-m", f"batch {batch}")
+        if bucket.is_dir() and len(list(bucket.iterdir())) >= 2:
+            break
+    # Set after the commits above, whose own automatic gc would otherwise have packed already.
+    git(repo.path, "config", "gc.auto", "1")
+    git(repo.path, "config", "gc.autoDetach", "false")  # in the foreground, so the test can look
+    assert repo.housekeeping(loose_limit=6700) is False
+    assert repo.housekeeping(loose_limit=1) is True
+    assert "count: 0" in git(repo.path, "count-objects", "-v")
 
 
 def test_push_rejected_when_branch_moved(sample: SampleRepo, tmp_path: Path) -> None:
