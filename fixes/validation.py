@@ -174,8 +174,10 @@ def run_tests(root: Path, *, command: str, timeout: float) -> TestRun:
 # Reads "<search path entries>\\0\\0<module>\\0<module>..." from stdin; no request (the caller closed
 # the pipe without one, or died) means "nothing to check". `traceback` is imported only when an import
 # failed: loading it (with linecache, tokenize, re) took longer than the interpreter's own start-up.
+# The verdict is the exit status, given by `os._exit` once the output is flushed: the interpreter's
+# teardown (and the atexit handlers of the imported code) has nothing to add to an import check.
 _IMPORT_SCRIPT = """
-import importlib, sys
+import importlib, os, sys
 search_path, _, modules = sys.stdin.buffer.read().decode("utf-8", "surrogateescape").partition("\\0\\0")
 if not modules:
     sys.exit(0)
@@ -189,7 +191,9 @@ for name in modules.split("\\0"):
         failed += 1
         print(f"import {name} failed:")
         traceback.print_exc(file=sys.stdout)
-sys.exit(1 if failed else 0)
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(1 if failed else 0)
 """
 
 
