@@ -7,8 +7,9 @@
 - Every `GitCommandError` is translated here: a push refused because the branch moved becomes
   `PushRejected`; anything else becomes `GitError` with the scrubbed command output.
 - git's automatic maintenance (a `git maintenance run --auto` process after every fetch and commit)
-  is off for this repository's commands; `housekeeping` runs `git gc --auto` instead, only when git's
-  own thresholds (loose objects, pack count) may have been reached, which a directory listing tells.
+  is off for those commands (`-c maintenance.auto=false`); `housekeeping` runs `git gc --auto`
+  instead, only when git's own thresholds (loose objects, pack count) may have been reached, which a
+  directory listing tells.
 """
 
 from __future__ import annotations
@@ -36,12 +37,9 @@ case "$1" in
 esac
 """
 _ORIGIN_MARKER = "fixbot-origin-url"
-# Configuration through the environment (git >= 2.31): applies to every command of the repository.
-_NO_AUTO_MAINTENANCE = {
-    "GIT_CONFIG_COUNT": "1",
-    "GIT_CONFIG_KEY_0": "maintenance.auto",
-    "GIT_CONFIG_VALUE_0": "false",
-}
+# `-c` on the commands that would start it (fetch, commit): configuration through the environment
+# would replace any GIT_CONFIG_COUNT entries the deployment sets.
+_NO_AUTO_MAINTENANCE = "maintenance.auto=false"
 # git's defaults: `gc.auto` loose objects (estimated from the objects/17 folder) and `gc.autoPackLimit`.
 _GC_LOOSE_LIMIT = 6700
 _GC_PACK_LIMIT = 50
@@ -103,7 +101,7 @@ class GitRepo:
         cls, url: str, dest: Path, *, branch: str, token: str = "", askpass_dir: Path | None = None
     ) -> GitRepo:
         """The clone of `url` at `dest`, cloning it first when missing or pointing elsewhere."""
-        env = {**_credential_env(token, askpass_dir or dest.parent), **_NO_AUTO_MAINTENANCE}
+        env = _credential_env(token, askpass_dir or dest.parent)
         secrets = (token,)
         if (dest / ".git").is_dir():
             # The URL the clone was made from, recorded at clone time: reading it costs no process
@@ -142,7 +140,7 @@ class GitRepo:
     def fetch(self, branch: str) -> str:
         """Fetch `branch` from origin; returns the sha of its head."""
         with self._translated(f"fetch {branch}"):
-            self._repo.git.fetch(
+            self._repo.git(c=_NO_AUTO_MAINTENANCE).fetch(
                 "--prune", "--no-tags", "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
             )
         # FETCH_HEAD's first line is "<sha>\t\tbranch '<branch>' of <url>": no second process needed.
@@ -201,7 +199,9 @@ class GitRepo:
             if new_paths:
                 self._repo.git.add("--", *new_paths)
             with self._repo.git.custom_environment(**identity.environment()):
-                self._repo.git.commit("-q", "--no-verify", mode, "-m", message, "--", *paths)
+                self._repo.git(c=_NO_AUTO_MAINTENANCE).commit(
+                    "-q", "--no-verify", mode, "-m", message, "--", *paths
+                )
             return self.head()
 
     def push(self, sha: str, branch: str) -> None:
@@ -238,7 +238,7 @@ class GitRepo:
                 f"git revert {sha[:12]} does not apply cleanly on the current head: {output}"
             ) from None
         with self._translated("commit (revert)"), self._repo.git.custom_environment(**identity.environment()):
-            self._repo.git.commit("-q", "--no-verify", "-m", message)
+            self._repo.git(c=_NO_AUTO_MAINTENANCE).commit("-q", "--no-verify", "-m", message)
         return self.head()
 
     def housekeeping(self, *, loose_limit: int = _GC_LOOSE_LIMIT) -> bool:
