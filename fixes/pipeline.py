@@ -49,7 +49,13 @@ from fixes.errors import EditError, FixError, GitError, PolicyViolation, PushRej
 from fixes.git_ops import GitRepo, Identity, scrub
 from fixes.journal import delete_journal, read_journal, repo_lock, write_journal
 from fixes.policy import SELF_DENIED, FixPolicy, check_paths, check_tree
-from fixes.validation import ValidationResult, default_test_command, run_tests, validate_worktree
+from fixes.validation import (
+    ImportCheck,
+    ValidationResult,
+    default_test_command,
+    run_tests,
+    validate_worktree,
+)
 
 __all__ = [
     "APPLY_STEPS",
@@ -310,11 +316,16 @@ def _write_files(root: Path, contents: Mapping[str, str]) -> None:
 
 
 def _validate(
-    run: _Run, root: Path, paths: Sequence[str], before: Mapping[str, str], after: Mapping[str, str]
+    run: _Run, root: Path, paths: Sequence[str], after: Mapping[str, str], import_check: ImportCheck
 ) -> ValidationResult:
     command, timeout = run.service.validation_command, run.service.validation_timeout_seconds
     result = validate_worktree(
-        root, paths, command=command, timeout=timeout, step_timeout=run.settings.apply.step_timeout_seconds
+        root,
+        paths,
+        command=command,
+        timeout=timeout,
+        step_timeout=run.settings.apply.step_timeout_seconds,
+        import_check=import_check,
     )
     if result.passed or result.step != "tests":
         return result
@@ -333,6 +344,19 @@ def _validate(
 
 def _attempt_apply(
     run: _Run, repo: GitRepo, option: Mapping[str, Any], approved: Mapping[str, Any]
+) -> tuple[str, ValidationResult]:
+    # The import step's interpreter starts now, so that its start-up overlaps the fetch; it imports
+    # nothing until the validate step hands it the modules (see `ImportCheck`).
+    with ImportCheck(repo.path) as import_check:
+        return _attempt_apply_with(run, repo, option, approved, import_check)
+
+
+def _attempt_apply_with(
+    run: _Run,
+    repo: GitRepo,
+    option: Mapping[str, Any],
+    approved: Mapping[str, Any],
+    import_check: ImportCheck,
 ) -> tuple[str, ValidationResult]:
     root = repo.path
     base = _fetch(run, repo)
@@ -367,7 +391,7 @@ def _attempt_apply(
     run.step_done(Step.APPLY)
 
     run.progress("validating: compile, import, tests")
-    result = _validate(run, root, paths, applied.before, applied.after)
+    result = _validate(run, root, paths, applied.after, import_check)
     if not result.passed:
         raise _StepFailed(Step.VALIDATE, f"validation failed at {result.step}", result.output)
     run.progress(f"validation passed in {result.duration_seconds:.1f}s")
@@ -414,6 +438,17 @@ def _push_with_retries(
         f"the push to {run.service.branch} was rejected {retries + 1} times (the branch keeps moving); "
         "nothing was pushed; approve again to retry",
     )
+
+
+def _housekeeping(run: _Run) -> None:
+    """git's automatic gc, off for each command (see `fixes.git_ops`), when due; never fails the run."""
+    if run.repo is None:
+        return
+    try:
+        if run.repo.housekeeping():
+            run.progress(f"packed the objects of {run.repo.path} (git gc --auto)")
+    except GitError as exc:
+        log.warning("housekeeping of %s failed: %s", run.repo.path, exc)
 
 
 def _rollback(run: _Run) -> str:
@@ -556,6 +591,7 @@ def run_apply(
                 session, service.name, ok=True, fix_id=fix_id, threshold=settings.apply.breaker_threshold
             )
         run.step_done(Step.RECORD)
+        _housekeeping(run)
     message = f"{fix_id} pushed to {service.branch} as {sha[:12]}"
     say(message)
     return ApplyReport(
@@ -717,6 +753,7 @@ def run_revert(
             )
             delete_journal(session, fix_id)
         run.step_done(Step.RECORD)
+        _housekeeping(run)
     message = f"{fix_id} reverted on {service.branch} by {sha[:12]}"
     say(message)
     return ApplyReport(

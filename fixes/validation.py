@@ -11,6 +11,10 @@ base already fails a test can still receive a fix for something else.
 
 The test command is split with `shlex.split` and run without a shell, with the tree as its working
 directory, in its own process group so a timeout kills everything it started.
+
+The import step runs in a fresh interpreter (never in the bot's process). `ImportCheck` lets a caller
+start that interpreter early, so that its start-up overlaps other work (the pipeline's fetch); it
+imports nothing of the tree until it is handed the modules, after the edits are written.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "ImportCheck",
     "TestRun",
     "ValidationResult",
     "default_test_command",
@@ -104,28 +109,40 @@ def _is_pytest(argv: Sequence[str]) -> bool:
     return any(Path(arg).name in {"pytest", "py.test"} for arg in argv[:3])
 
 
-def _run(argv: Sequence[str], *, cwd: Path, timeout: float) -> tuple[int | None, str, float]:
-    """Run `argv` in its own process group; on timeout kill the group. Returns (status, output, secs)."""
-    started = time.monotonic()
+def _start(argv: Sequence[str], *, cwd: Path, stdin: int) -> subprocess.Popen[bytes]:
+    """Start `argv` in its own process group (so a timeout can kill everything it started)."""
+    return subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=stdin,
+        start_new_session=True,
+    )
+
+
+def _finish(
+    process: subprocess.Popen[bytes], *, timeout: float, started: float, request: bytes | None = None
+) -> tuple[int | None, str, float]:
+    """Wait for `process` (sending `request` on its stdin); on timeout kill its group."""
     try:
-        process = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        return 127, f"could not start {argv[0]!r}: {exc}", time.monotonic() - started
-    try:
-        raw, _ = process.communicate(timeout=timeout)
+        raw, _ = process.communicate(request, timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         raw, _ = process.communicate()
         text = raw.decode("utf-8", "replace")
         return None, _tail(text) + f"\n[timed out after {timeout:g}s; process group killed]", timeout
     return process.returncode, _tail(raw.decode("utf-8", "replace")), time.monotonic() - started
+
+
+def _run(argv: Sequence[str], *, cwd: Path, timeout: float) -> tuple[int | None, str, float]:
+    """Run `argv` in its own process group; on timeout kill the group. Returns (status, output, secs)."""
+    started = time.monotonic()
+    try:
+        process = _start(argv, cwd=cwd, stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        return 127, f"could not start {argv[0]!r}: {exc}", time.monotonic() - started
+    return _finish(process, timeout=timeout, started=started)
 
 
 def _tail(text: str) -> str:
@@ -154,19 +171,74 @@ def run_tests(root: Path, *, command: str, timeout: float) -> TestRun:
     return TestRun(tuple(argv), status, failures, output, seconds)
 
 
+# Reads "<search path entries>\\0\\0<module>\\0<module>..." from stdin; no request (the caller closed
+# the pipe without one, or died) means "nothing to check". `traceback` is imported only when an import
+# failed: loading it (with linecache, tokenize, re) took longer than the interpreter's own start-up.
+# The verdict is the exit status, given by `os._exit` once the output is flushed: the interpreter's
+# teardown (and the atexit handlers of the imported code) has nothing to add to an import check.
 _IMPORT_SCRIPT = """
-import importlib, sys, traceback
-sys.path[:0] = [p for p in sys.argv[1].split("\\0") if p]
+import importlib, os, sys
+search_path, _, modules = sys.stdin.buffer.read().decode("utf-8", "surrogateescape").partition("\\0\\0")
+if not modules:
+    sys.exit(0)
+sys.path[:0] = [p for p in search_path.split("\\0") if p]
 failed = 0
-for name in sys.argv[2:]:
+for name in modules.split("\\0"):
     try:
         importlib.import_module(name)
     except BaseException:
+        import traceback
         failed += 1
         print(f"import {name} failed:")
         traceback.print_exc(file=sys.stdout)
-sys.exit(1 if failed else 0)
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(1 if failed else 0)
 """
+
+
+class ImportCheck:
+    """A fresh interpreter for the import step, started ahead of time; usable once.
+
+    Start it (`with ImportCheck(root) as check:`) before slow work that does not need it; `run` then
+    hands it the modules to import. Leaving the block kills it if it is still waiting or running.
+    """
+
+    def __init__(self, root: Path, python: str = sys.executable) -> None:
+        self.root = root
+        self.python = python
+        self._error = ""
+        self._process: subprocess.Popen[bytes] | None = None
+        self.pid: int | None = None
+        try:
+            self._process = _start([python, "-B", "-c", _IMPORT_SCRIPT], cwd=root, stdin=subprocess.PIPE)
+            self.pid = self._process.pid
+        except OSError as exc:
+            self._error = f"could not start {python!r}: {exc}"
+
+    def run(
+        self, search_path: Sequence[str], modules: Sequence[str], *, timeout: float
+    ) -> tuple[int | None, str]:
+        """Import `modules` with `search_path` in front of `sys.path`: (exit status or None, output)."""
+        process, self._process = self._process, None
+        if process is None:
+            return 127, self._error or "the import check was already used"
+        request = ("\0".join(search_path) + "\0\0" + "\0".join(modules)).encode("utf-8", "surrogateescape")
+        status, output, _ = _finish(process, timeout=timeout, started=time.monotonic(), request=request)
+        return status, output
+
+    def close(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+
+    def __enter__(self) -> ImportCheck:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def _compile(root: Path, paths: Sequence[str]) -> str:
@@ -191,6 +263,7 @@ def validate_worktree(
     baseline_failures: frozenset[str] | None = None,
     step_timeout: float | None = None,
     python: str = sys.executable,
+    import_check: ImportCheck | None = None,
 ) -> ValidationResult:
     """Byte-compile and import the changed Python files, then run `command` (tests) in `root`.
 
@@ -203,6 +276,8 @@ def validate_worktree(
             count. None means the base is assumed green.
         step_timeout: seconds for the import step (default `timeout`).
         python: the interpreter for the import step and the default test command.
+        import_check: an interpreter started earlier for the import step (see `ImportCheck`; its own
+            `python` is used); by default one is started here.
 
     Returns:
         `passed=False` with `step` and `output` naming what failed, or `passed=True`.
@@ -221,9 +296,9 @@ def validate_worktree(
 
     modules = sorted({m for p in changed_paths if (root / p).is_file() and (m := module_name_for(p))})
     if modules:
-        search_path = "\0".join(str(root / d) for d in ("src", "") if (root / d).is_dir())
-        argv = [python, "-B", "-c", _IMPORT_SCRIPT, search_path, *modules]
-        status, output, _ = _run(argv, cwd=root, timeout=step_timeout or timeout)
+        search_path = [str(root / d) for d in ("src", "") if (root / d).is_dir()]
+        with import_check or ImportCheck(root, python) as check:
+            status, output = check.run(search_path, modules, timeout=step_timeout or timeout)
         outputs.append(f"$ import {' '.join(modules)}\n{output}".rstrip())
         if status != 0:
             return result(False, "import")

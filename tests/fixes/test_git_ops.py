@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fixes.errors import GitError, PushRejected
-from fixes.git_ops import GitRepo, Identity, parse_trailers, scrub
+from fixes.git_ops import GitRepo, Identity, gc_due, parse_trailers, scrub
 from tests.fixes.sample import SampleRepo, git
 
 BOT = Identity("fixbot", "fixbot@example.com")
@@ -44,6 +44,68 @@ def test_commit_identity_is_per_commit(sample: SampleRepo, tmp_path: Path) -> No
     repo.fetch("main")
     assert sha == repo.find_commit_with_trailer("refs/remotes/origin/main", "Fix-Id", "fix_9")
     assert repo.find_commit_with_trailer("refs/remotes/origin/main", "Fix-Id", "fix_") is None
+
+
+def test_commit_after_reset_holds_exactly_the_paths(sample: SampleRepo, tmp_path: Path) -> None:
+    """After a reset, a commit holds exactly its paths: a changed, a deleted and a new file."""
+    repo = GitRepo.open_or_clone(str(sample.remote), tmp_path / "wc", branch="main")
+    repo.reset_hard(repo.fetch("main"))
+    (repo.path / "calc" / "ops.py").write_text("changed = True\n")
+    (repo.path / "tests" / "test_ops.py").unlink()
+    (repo.path / "new.py").write_text("new = True\n")
+    (repo.path / "unrelated.txt").write_text("not part of the fix\n")
+    paths = ["calc/ops.py", "tests/test_ops.py", "new.py"]
+    sha = repo.commit("fix: x", paths, identity=BOT, new_paths=["new.py"])
+    shown = git(repo.path, "show", "--name-status", "--format=", sha).splitlines()
+    assert ["A\tnew.py", "D\ttests/test_ops.py", "M\tcalc/ops.py"] == sorted(shown)
+    assert sha == git(repo.path, "rev-parse", "HEAD") == repo.head()
+
+
+def test_commit_leaves_out_what_something_else_staged(sample: SampleRepo, tmp_path: Path) -> None:
+    """A file staged after the reset (say, by a test command) is not part of the commit."""
+    repo = GitRepo.open_or_clone(str(sample.remote), tmp_path / "wc", branch="main")
+    repo.reset_hard(repo.fetch("main"))
+    (repo.path / "calc" / "ops.py").write_text("changed = True\n")
+    (repo.path / "staged.txt").write_text("staged by someone else\n")
+    git(repo.path, "add", "staged.txt")
+    sha = repo.commit("fix: x", ["calc/ops.py"], identity=BOT)
+    assert ["calc/ops.py"] == git(repo.path, "show", "--name-only", "--format=", sha).splitlines()
+
+
+def test_gc_due_follows_gits_estimate(tmp_path: Path) -> None:
+    """Due above 27 loose objects in objects/17 (6700 / 256, rounded up) or above 50 packs."""
+    objects = tmp_path / "objects"
+    assert gc_due(objects) is False
+    (objects / "17").mkdir(parents=True)
+    for number in range(27):
+        (objects / "17" / f"{number:038x}").write_bytes(b"")
+    (objects / "17" / "tmp_obj_not_counted").write_bytes(b"")
+    assert gc_due(objects) is False
+    (objects / "17" / f"{27:038x}").write_bytes(b"")
+    assert gc_due(objects) is True
+    (objects / "pack").mkdir()
+    for number in range(51):
+        (objects / "pack" / f"pack-{number}.pack").write_bytes(b"")
+    assert gc_due(objects, loose_limit=10_000) is True
+
+
+def test_housekeeping_packs_loose_objects_when_due(sample: SampleRepo, tmp_path: Path) -> None:
+    """Commits leave loose objects; housekeeping packs them once git's threshold is reached."""
+    repo = GitRepo.open_or_clone(str(sample.remote), tmp_path / "wc", branch="main")
+    bucket = repo.path / ".git" / "objects" / "17"
+    for batch in range(20):  # until two loose objects land in objects/17 (git's sample folder)
+        for number in range(100):
+            (repo.path / f"f{batch}_{number}.txt").write_text(f"{batch} {number}\n")
+        git(repo.path, "add", "-A")
+        git(repo.path, "commit", "-q", "-m", f"batch {batch}")
+        if bucket.is_dir() and len(list(bucket.iterdir())) >= 2:
+            break
+    # Set after the commits above, whose own automatic gc would otherwise have packed already.
+    git(repo.path, "config", "gc.auto", "1")
+    git(repo.path, "config", "gc.autoDetach", "false")  # in the foreground, so the test can look
+    assert repo.housekeeping(loose_limit=6700) is False
+    assert repo.housekeeping(loose_limit=1) is True
+    assert "count: 0" in git(repo.path, "count-objects", "-v")
 
 
 def test_push_rejected_when_branch_moved(sample: SampleRepo, tmp_path: Path) -> None:

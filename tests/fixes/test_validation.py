@@ -5,10 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import psutil
 from hypothesis import given
 from hypothesis import strategies as st
 
 from fixes.validation import (
+    ImportCheck,
     default_test_command,
     failures_from_pytest_output,
     module_name_for,
@@ -61,6 +63,26 @@ def test_import_error_fails_at_import(tmp_path: Path) -> None:
     result = validate_worktree(root, ["calc/ops.py"], command=PYTEST, timeout=60)
     assert (result.passed, result.step) == (False, "import")
     assert "does_not_exist_anywhere" in result.output
+
+
+def test_import_check_started_early_imports_the_code_written_later(tmp_path: Path) -> None:
+    """An interpreter started before the edits imports the edited code, not what was there at start."""
+    root = _package(tmp_path)
+    with ImportCheck(root) as early:
+        (root / "calc" / "ops.py").write_text("raise RuntimeError('written after the start')\n")
+        result = validate_worktree(root, ["calc/ops.py"], command="true", timeout=60, import_check=early)
+    assert (result.passed, result.step) == (False, "import")
+    assert "written after the start" in result.output
+
+
+def test_import_check_closed_unused_leaves_no_process(tmp_path: Path) -> None:
+    """An import check that is never used is killed on close and cannot be used afterwards."""
+    check = ImportCheck(_package(tmp_path))
+    assert check.pid is not None
+    assert psutil.pid_exists(check.pid)
+    check.close()
+    assert not psutil.pid_exists(check.pid)
+    assert 127 == check.run([str(tmp_path)], ["calc.ops"], timeout=10)[0]
 
 
 def test_failing_test_is_a_new_failure(tmp_path: Path) -> None:
