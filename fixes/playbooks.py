@@ -98,7 +98,11 @@ def find_playbook_fix(
         value = found.group("value") or (found.groupdict().get("v2") or "")
         if not value:
             continue
-        assignment = re.compile(rf"((?<![\w.]){re.escape(rule.key)}\s*[=:]\s*){value}(?![\d.])")
+        # `key = N`, `key=N` (keyword argument), `key: int = N` (annotated default), `key: N` (YAML)
+        # and `"key": N` (JSON).
+        assignment = re.compile(
+            rf"((?<![\w.]){re.escape(rule.key)}[\"']?\s*(?::\s*[\w.\[\], |]+?\s*)?[=:]\s*){value}(?![\d.])"
+        )
         hits: list[tuple[str, str]] = []
         for rel in _candidate_files(root, policy):
             source = read_repo_file(root, rel, policy)

@@ -94,3 +94,48 @@ def test_overlapping_verification_rounds_decide_and_notify_each_fix_once(
     assert sorted([first, second]) == sorted(notices)
     with sessions() as session:
         assert ["verified", "verified"] == [get_proposal(session, f).status for f in (first, second)]
+
+
+def test_scan_without_a_model_reports_incidents_and_applies_playbooks(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    """No model: the recurring traceback is reported with the reason; the truncation gets a playbook fix."""
+    from bot.demo.sample_service import SAMPLE_LOG_FORMAT, create_sample_service, produce_logs
+    from bot.jobs import scan_and_propose
+    from bot.settings import load_settings
+    from bot.store.proposals import list_proposals
+
+    sample = create_sample_service(tmp_path / "shop")
+    produce_logs(sample, runs=2)
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        f"""
+[[services]]
+name = "shop"
+source = "file:{sample.log_path}"
+log_format = "{SAMPLE_LOG_FORMAT}"
+repo = "{sample.remote}"
+validation_command = "{sample.validation_command}"
+"""
+    )
+    settings = load_settings(config, environ={})
+    assert not settings.llm_enabled
+    http = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(500)))
+    context = JobContext(settings=settings, sessions=sessions, http=http)
+
+    incidents = scan_and_propose(context, "shop", lambda line: None)
+
+    with sessions() as session:
+        proposals = {p.incident_id: p for p in list_proposals(session, service="shop")}
+    kinds = {incident.id: incident for incident in incidents}
+    keyerror = next(i for i in incidents if i.details.get("exception_type") == "KeyError")
+    report = proposals[keyerror.id]
+    assert ("report", "", "") == (report.origin, report.diff, report.approver)
+    assert "no language model configured ([llm] model is empty)" == report.no_fix_reason
+    truncation = next(i for i in incidents if "truncated at max_tokens" in i.title)
+    playbook = proposals[truncation.id]
+    assert ("playbook", "passed") == (playbook.origin, playbook.validation_status)
+    assert (
+        "+def summarize_reviews(sku: str, reviews: list[str], max_tokens: int = 512) -> str:" in playbook.diff
+    )
+    assert set(kinds) == set(proposals)
