@@ -16,6 +16,7 @@ shutdown  SIGTERM → stop taking work, let running applies finish, give the sca
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import threading
 import uuid
@@ -418,8 +419,13 @@ def serve(settings: Settings, *, host: str = "0.0.0.0") -> None:  # noqa: S104 -
         mode,
         ", ".join(s.name for s in settings.services) or "none",
     )
+    # uvicorn shuts the server down gracefully on SIGTERM/SIGINT, then re-raises the signal into the
+    # handlers that were installed before it started. Without these, that re-raise would kill the
+    # process before running applies finish; with them, `run` returns and the runtime stops cleanly.
+    received: list[int] = []
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda number, _frame: received.append(number))
     try:
-        # uvicorn turns SIGTERM/SIGINT into a graceful server shutdown and returns.
         uvicorn.run(runtime.web, host=host, port=settings.port, log_level="info", access_log=False)
     finally:
         log.info("shutting down: waiting for running applies to finish")

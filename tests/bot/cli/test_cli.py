@@ -129,3 +129,22 @@ def test_run_migrates_and_serves_health_on_port(running_agent: tuple[subprocess.
     assert response is not None, process.stdout.read() if process.stdout else "no output"
     assert 200 == response.status_code
     assert "ok" == response.json()["database"]
+
+
+def test_run_stops_cleanly_on_sigterm(running_agent: tuple[subprocess.Popen[str], int]) -> None:
+    """SIGTERM (what Railway sends an old deployment) ends `agent run` with exit 0 after a clean stop."""
+    import signal
+
+    process, port = running_agent
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)  # polling for startup, not for a race
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert 0 == process.returncode, output[-3000:]
+    assert "waiting for running applies to finish" in output
+    assert output.rstrip().endswith("stopped")
