@@ -90,6 +90,7 @@ class Runtime:
     operations: Operations
     notifier: Notifier
     registry: CollectorRegistry
+    metrics: BotMetrics
     scheduler: BackgroundScheduler
     deploy_pool: ThreadPoolExecutor
     web: Starlette
@@ -136,7 +137,8 @@ class Runtime:
 
     def scan(self, service: str) -> None:
         """One scheduled scan: new incidents become proposals, then the outbox posts them."""
-        scan_and_propose(self.jobs, service, lambda line: log.info("scan %s: %s", service, line))
+        incidents = scan_and_propose(self.jobs, service, lambda line: log.info("scan %s: %s", service, line))
+        self.metrics.count_scan(service, len(incidents))
         self.notifier.new_proposals()
 
     def housekeeping(self) -> None:
@@ -268,6 +270,7 @@ def build_runtime(
         operations=chat.operations,
         notifier=chat.notifier,
         registry=registry,
+        metrics=metrics,
         scheduler=scheduler,
         deploy_pool=ThreadPoolExecutor(4, thread_name_prefix="fixbot-deploy"),
         web=create_web_app(checks=checks, registry=registry, extra_routes=routes),
