@@ -179,3 +179,67 @@ def test_rate_limit_headers_are_parsed() -> None:
     """X-RateLimit-* become numbers; junk becomes None."""
     limit = parse_rate_limit({"x-ratelimit-limit": "1000", "x-ratelimit-remaining": "x"}, 0.0)
     assert (1000, None, None) == (limit.limit, limit.remaining, limit.reset_in)
+
+
+def test_fail_fast_raises_a_long_retry_after_without_waiting() -> None:
+    """With fail_fast a 429 asking for longer than max_wait_seconds raises at once with that retry_after."""
+    clock = FakeClock()
+    client = _client(
+        lambda r: httpx.Response(429, headers={"Retry-After": "120"}),
+        clock,
+        max_wait_seconds=5,
+        fail_fast=True,
+    )
+
+    with pytest.raises(RailwayRateLimited, match="asks to wait 120 s") as caught:
+        client.query("query { me { id } }")
+
+    assert ([], 120.0) == (clock.sleeps, caught.value.retry_after)
+
+
+def test_fail_fast_still_retries_short_waits() -> None:
+    """With fail_fast a 429 asking for a wait within max_wait_seconds is waited out and retried."""
+    answers = [
+        httpx.Response(429, headers={"Retry-After": "2"}),
+        httpx.Response(200, json={"data": {"ok": True}}),
+    ]
+    clock = FakeClock()
+    client = _client(lambda r: answers.pop(0), clock, max_wait_seconds=5, fail_fast=True)
+
+    assert {"ok": True} == client.query("query { ok }")
+    assert [2.0] == clock.sleeps
+
+
+def test_fail_fast_does_not_send_while_a_long_reset_is_pending() -> None:
+    """With fail_fast a spent budget resetting later than max_wait_seconds raises before sending."""
+    headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(1_800_000_000 + 90)}
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"data": {"ok": True}}, headers=headers)
+
+    clock = FakeClock()
+    client = _client(answer, clock, max_wait_seconds=5, fail_fast=True)
+    client.query("query { a }")
+
+    with pytest.raises(RailwayRateLimited) as caught:
+        client.query("query { b }")
+
+    assert (1, [], 90.0) == (len(sent), clock.sleeps, caught.value.retry_after)
+
+
+def test_fail_fast_server_error_with_a_long_retry_after_is_unavailable() -> None:
+    """With fail_fast a 503 asking for a long wait raises RailwayUnavailable at once."""
+    clock = FakeClock()
+    client = _client(
+        lambda r: httpx.Response(503, headers={"Retry-After": "600"}),
+        clock,
+        max_wait_seconds=5,
+        fail_fast=True,
+    )
+
+    with pytest.raises(RailwayUnavailable, match="HTTP 503"):
+        client.query("query { me { id } }")
+
+    assert [] == clock.sleeps
