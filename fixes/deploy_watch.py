@@ -9,7 +9,7 @@ deploy_failed and offer or perform a revert, or leave a note); `record_deploy_ou
 database edge that applies it.
 
 Time is injected (`clock`, `sleep`) so tests drive minutes of polling without waiting. Railway's
-errors are the tree in `fixes.railway_api` (base `RailwayError`); `watch_deploy` never raises them:
+errors are the tree in `monitoring.railway_api` (base `RailwayError`); `watch_deploy` never raises them:
 an unusable token or endpoint becomes an outcome with status ERROR and a message saying what to fix,
 and transient failures (429, 5xx, network) are retried at the next poll until the timeout.
 """
@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from bot.settings import ApplySettings, RailwayTarget, Secrets, ServiceSettings
 from bot.store.lifecycle import ProposalStatus, TransitionResult, transition
 from bot.store.models import Incident, Proposal, utcnow
-from fixes.railway_api import (
+from monitoring.railway_api import (
     RailwayClient,
     RailwayError,
     RailwayNotConfigured,

@@ -58,15 +58,11 @@ def open_service_source(
     settings: Settings, service: ServiceSettings, client: httpx.Client | None, spec: str | None = None
 ) -> LogSource:
     """The log source of `service` (or `spec`), with tokens from the settings' secrets."""
-    secrets = settings.secrets
     return open_source(
         spec or service.source,
         client=client,
         railway_endpoint=service.railway.endpoint,
-        railway_bearer_token=secrets.railway_api_token.get_secret_value()
-        if secrets.railway_api_token
-        else "",
-        railway_project_token=secrets.railway_token.get_secret_value() if secrets.railway_token else "",
+        railway_secrets=settings.secrets,
     )
 
 

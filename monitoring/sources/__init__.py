@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import httpx
 
+from bot.settings import Secrets
 from monitoring.sources.base import (
     Batch,
     LogSource,
@@ -43,8 +44,7 @@ def open_source(
     *,
     client: httpx.Client | None = None,
     railway_endpoint: str = "https://backboard.railway.com/graphql/v2",
-    railway_bearer_token: str = "",
-    railway_project_token: str = "",
+    railway_secrets: Secrets | None = None,
     command_timeout: float = 60.0,
 ) -> LogSource:
     """The source for `spec`; `ValueError` names the expected shapes when the spec is malformed."""
@@ -62,8 +62,7 @@ def open_source(
             spec,
             client=client,
             endpoint=railway_endpoint,
-            bearer_token=railway_bearer_token,
-            project_token=railway_project_token,
+            secrets=railway_secrets or Secrets(),
         )
     raise ValueError(
         f"unknown log source {spec!r}: expected file:PATH, railway:deployment=ID, "

@@ -2,28 +2,71 @@
 
 Cursor: `{"after": RFC 3339 timestamp, "seen": [hashes of the lines at that timestamp]}`; the
 next read asks for logs from `after` on and drops the ones already seen. Without a cursor the
-newest `limit` lines are read. Errors come back as HTTP 200 with `errors` (mapped to
-`SourceAuthError` for "Not Authorized"), rate limits as 429 with `Retry-After`.
+newest `limit` lines are read.
 
-A token is an account/workspace token (`Authorization: Bearer`) or a project token
-(`Project-Access-Token`); both come from the environment through `bot.settings.Secrets`.
+Requests go through the shared `monitoring.railway_api.RailwayClient` (auth header, `errors` in a
+200, 429/5xx retries, pacing). A scheduled scan must not sleep for minutes inside a worker, so the
+source asks for few retries with short waits (`MAX_RETRIES`, `MAX_WAIT_SECONDS`) and `fail_fast`:
+a 429 whose `Retry-After` is longer becomes `SourceRateLimited(retry_after=…)` at once and the
+scanner's cursor backoff waits instead. The client's errors are translated here, so the source
+keeps the `SourceError` contract:
+
+    RailwayNotConfigured, RailwayAuthError  → SourceAuthError
+    RailwayRateLimited                      → SourceRateLimited (retry_after)
+    RailwayNotJSON, RailwayQueryError       → SourceBadResponse
+    RailwayUnavailable                      → SourceUnavailable
+
+The token comes from `bot.settings.Secrets`: `RAILWAY_TOKEN` (project token, `Project-Access-Token`)
+or `RAILWAY_API_TOKEN` (account/workspace token, `Authorization: Bearer`); the project token wins
+when both are set (`monitoring.railway_api.auth_headers`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from bot.settings import Secrets
 from monitoring.events import RawLine, parse_timestamp
-from monitoring.sources._http import send
-from monitoring.sources.base import Batch, SourceAuthError, SourceBadResponse
+from monitoring.railway_api import (
+    RailwayAuthError,
+    RailwayClient,
+    RailwayError,
+    RailwayNotConfigured,
+    RailwayNotJSON,
+    RailwayQueryError,
+    RailwayRateLimited,
+    RailwayUnavailable,
+    auth_headers,
+)
+from monitoring.sources.base import (
+    Batch,
+    SourceAuthError,
+    SourceBadResponse,
+    SourceError,
+    SourceRateLimited,
+    SourceUnavailable,
+)
 
-__all__ = ["DEPLOYMENT_LOGS", "ENVIRONMENT_LOGS", "PAGE_LIMIT", "RailwaySource"]
+__all__ = [
+    "DEPLOYMENT_LOGS",
+    "ENVIRONMENT_LOGS",
+    "MAX_RETRIES",
+    "MAX_WAIT_SECONDS",
+    "PAGE_LIMIT",
+    "RailwaySource",
+    "source_error",
+]
 
 PAGE_LIMIT = 1000
+# Bounded retries inside one read: at most ~3 s of backoff, never a long Retry-After.
+MAX_RETRIES = 2
+MAX_WAIT_SECONDS = 5.0
 
 DEPLOYMENT_LOGS = """
 query DeploymentLogs($deploymentId: String!, $limit: Int, $startDate: DateTime) {
@@ -56,8 +99,32 @@ def _attribute(value: str) -> Any:
         return value
 
 
+def source_error(exc: RailwayError, spec: str) -> SourceError:
+    """The `SourceError` for a Railway client error, so the scan records it with backoff."""
+    if isinstance(exc, (RailwayNotConfigured, RailwayAuthError)):
+        return SourceAuthError(f"railway: {exc} (source {spec})")
+    if isinstance(exc, RailwayRateLimited):
+        return SourceRateLimited(f"railway: {exc}", exc.retry_after)
+    if isinstance(exc, RailwayNotJSON):
+        return SourceBadResponse(f"railway: the answer is not JSON; {exc}")
+    if isinstance(exc, RailwayUnavailable):
+        return SourceUnavailable(f"railway: {exc}")
+    if isinstance(exc, RailwayQueryError):
+        return SourceBadResponse(f"railway: {exc} (source {spec})")
+    return SourceError(f"railway: {exc}")
+
+
 class RailwaySource:
-    """Runtime logs of one deployment, or of a whole environment, after a timestamp cursor."""
+    """Runtime logs of one deployment, or of a whole environment, after a timestamp cursor.
+
+    Args:
+        spec: `railway:deployment=ID` or `railway:environment=ID` (`ValueError` otherwise).
+        client: the shared HTTP client (its timeouts apply).
+        endpoint: the GraphQL URL, `ServiceSettings.railway.endpoint`.
+        secrets: where the token comes from; no token is a `SourceAuthError` at `read`.
+        max_retries, max_wait_seconds: the client's bounded retries inside one read.
+        sleep, wall_clock: injected so tests neither wait nor depend on the date.
+    """
 
     def __init__(
         self,
@@ -65,8 +132,11 @@ class RailwaySource:
         *,
         client: httpx.Client,
         endpoint: str,
-        bearer_token: str = "",
-        project_token: str = "",
+        secrets: Secrets,
+        max_retries: int = MAX_RETRIES,
+        max_wait_seconds: float = MAX_WAIT_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         kind, _, ident = spec.removeprefix("railway:").partition("=")
         if kind not in {"deployment", "environment"} or not ident:
@@ -78,11 +148,27 @@ class RailwaySource:
         self.ident = ident
         self.client = client
         self.endpoint = endpoint
-        self.headers: dict[str, str] = {}
-        if bearer_token:
-            self.headers["Authorization"] = f"Bearer {bearer_token}"
-        elif project_token:
-            self.headers["Project-Access-Token"] = project_token
+        self._secrets = secrets
+        self._max_retries = max_retries
+        self._max_wait = max_wait_seconds
+        self._sleep = sleep
+        self._wall_clock = wall_clock
+        self._railway: RailwayClient | None = None
+
+    def _api(self) -> RailwayClient:
+        # Built on first use (no token surfaces at read, as a SourceError); kept for its pacing state.
+        if self._railway is None:
+            self._railway = RailwayClient(
+                self.client,
+                endpoint=self.endpoint,
+                headers=auth_headers(self._secrets),
+                max_retries=self._max_retries,
+                max_wait_seconds=self._max_wait,
+                fail_fast=True,
+                sleep=self._sleep,
+                wall_clock=self._wall_clock,
+            )
+        return self._railway
 
     def _query(self, cursor: dict[str, Any], limit: int) -> tuple[str, str, dict[str, Any]]:
         after = cursor.get("after")
@@ -97,33 +183,16 @@ class RailwaySource:
         return "EnvironmentLogs", ENVIRONMENT_LOGS, variables
 
     def read(self, cursor: dict[str, Any], limit: int) -> Batch:
-        """Log lines newer than the cursor (oldest first)."""
-        if not self.headers:
-            raise SourceAuthError(
-                "railway: no token; set RAILWAY_API_TOKEN (account/workspace) or RAILWAY_TOKEN (project)"
-            )
+        """Log lines newer than the cursor (oldest first); failures raise `SourceError` only."""
         # Railway's CLI asks for 500 lines at a time; larger pages are not documented.
         limit = min(limit, PAGE_LIMIT)
         name, query, variables = self._query(cursor, limit)
-        request = self.client.build_request(
-            "POST",
-            self.endpoint,
-            json={"query": query, "variables": variables, "operationName": name},
-            headers=self.headers,
-        )
-        body = send(self.client, "railway", request)
-        if not isinstance(body, dict):
-            raise SourceBadResponse(f"railway: expected a JSON object, got {type(body).__name__}")
-        errors = body.get("errors")
-        if errors:
-            message = "; ".join(str(e.get("message", e)) for e in errors if isinstance(e, dict)) or str(
-                errors
-            )
-            if "not authorized" in message.lower() or "unauthorized" in message.lower():
-                raise SourceAuthError(f"railway: {message} — check the token and the {self.kind} id")
-            raise SourceBadResponse(f"railway: {message}")
+        try:
+            data = self._api().query(query, variables, operation=name)
+        except RailwayError as exc:
+            raise source_error(exc, self.spec) from exc
         field = "deploymentLogs" if self.kind == "deployment" else "environmentLogs"
-        entries = (body.get("data") or {}).get(field)
+        entries = data.get(field)
         if not isinstance(entries, list):
             raise SourceBadResponse(f"railway: the answer has no data.{field} list")
         seen = set(cursor.get("seen") or [])

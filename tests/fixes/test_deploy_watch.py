@@ -1,15 +1,15 @@
 """The deploy watcher against a real local HTTP server speaking Railway's GraphQL shape.
 
-The client's edge cases (429, 5xx, errors in a 200) are unit-tested with `httpx.MockTransport`;
-the watcher itself talks to `tests.fakes.railway.FakeRailway`, a real HTTP server on 127.0.0.1
-(the `projectToken` lookup uses the demo's `SimulatedRailway`, which also serves it). Time is a fake
-clock whose `sleep` advances it, so minutes of polling take no real time.
+The shared client's edge cases (429, 5xx, errors in a 200) are unit-tested in
+tests/monitoring/test_railway_api.py; the watcher itself talks to `tests.fakes.railway.FakeRailway`,
+a real HTTP server on 127.0.0.1 (the `projectToken` lookup uses the demo's `SimulatedRailway`, which
+also serves it). Time is a fake clock whose `sleep` advances it, so minutes of polling take no real
+time.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,16 +43,9 @@ from fixes.deploy_watch import (
     wait_for_deployment,
     watch_deploy,
 )
-from fixes.railway_api import (
-    RailwayAuthError,
+from monitoring.railway_api import (
     RailwayClient,
-    RailwayNotConfigured,
-    RailwayQueryError,
-    RailwayRateLimited,
-    RailwayUnavailable,
     auth_headers,
-    parse_rate_limit,
-    retry_delay,
 )
 from tests.fakes.railway import Failure, FakeRailway
 
@@ -440,145 +433,6 @@ def test_unhealthy_url_times_out(http: httpx.Client) -> None:
     assert DeployStatus.TIMEOUT == outcome.status
     assert "last: HTTP 503" in outcome.detail
     assert clock.now <= APPLY.deploy_timeout_seconds
-
-
-# --- client units (MockTransport) --------------------------------------------------------------
-
-
-def _client(handler: Any, clock: FakeClock, **kwargs: Any) -> RailwayClient:
-    http = httpx.Client(transport=httpx.MockTransport(handler))
-    return RailwayClient(
-        http,
-        endpoint="https://backboard.test/graphql/v2",
-        headers={"Project-Access-Token": "t"},
-        sleep=clock.sleep,
-        wall_clock=lambda: 1_800_000_000.0,
-        **kwargs,
-    )
-
-
-def test_persistent_429_raises_rate_limited_after_bounded_retries() -> None:
-    """Four 429s in a row raise RailwayRateLimited; each wait is capped at max_wait_seconds."""
-    clock = FakeClock()
-    client = _client(
-        lambda r: httpx.Response(429, headers={"Retry-After": "3600"}), clock, max_wait_seconds=30
-    )
-
-    with pytest.raises(RailwayRateLimited) as caught:
-        client.query("query { me { id } }")
-
-    assert [30.0, 30.0, 30.0] == clock.sleeps
-    assert 3600.0 == caught.value.retry_after
-
-
-def test_server_errors_are_retried_then_reported() -> None:
-    """A 502 is retried with exponential backoff, then raises RailwayUnavailable."""
-    clock = FakeClock()
-    client = _client(lambda r: httpx.Response(502, text="bad gateway"), clock)
-
-    with pytest.raises(RailwayUnavailable, match="HTTP 502 after 4 attempts"):
-        client.query("query { me { id } }")
-
-    assert [1.0, 2.0, 4.0] == clock.sleeps
-
-
-def test_network_errors_are_retried_then_reported() -> None:
-    """A refused connection is retried, then raises RailwayUnavailable naming the endpoint."""
-
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
-
-    with pytest.raises(RailwayUnavailable, match=re.escape("cannot reach https://backboard.test/graphql/v2")):
-        _client(refuse, FakeClock()).query("query { me { id } }")
-
-
-def test_errors_in_a_200_are_raised_with_their_messages() -> None:
-    """A 200 carrying `errors` raises RailwayQueryError with Railway's messages."""
-    body = {"errors": [{"message": "Problem processing request"}], "data": None}
-    client = _client(lambda r: httpx.Response(200, json=body), FakeClock())
-
-    with pytest.raises(RailwayQueryError) as caught:
-        client.query('query { deployment(id: "x") { id } }')
-
-    assert ("Problem processing request",) == caught.value.messages
-
-
-@pytest.mark.parametrize(
-    "error",
-    [{"message": "Not Authorized"}, {"message": "nope", "extensions": {"code": "UNAUTHENTICATED"}}],
-)
-def test_auth_errors_in_a_200_raise_auth_error(error: dict[str, Any]) -> None:
-    """ "Not Authorized" (or an UNAUTHENTICATED code) in a 200 raises RailwayAuthError."""
-    client = _client(lambda r: httpx.Response(200, json={"errors": [error], "data": None}), FakeClock())
-
-    with pytest.raises(RailwayAuthError, match="refused the token"):
-        client.query("query { me { id } }")
-
-
-def test_non_json_body_is_unavailable() -> None:
-    """An HTML page instead of JSON (wrong endpoint) is reported as such."""
-    client = _client(lambda r: httpx.Response(200, text="<html>hi</html>"), FakeClock())
-
-    with pytest.raises(RailwayUnavailable, match="non-JSON"):
-        client.query("query { me { id } }")
-
-
-def test_exhausted_budget_waits_for_the_reset_before_the_next_request() -> None:
-    """After a response with X-RateLimit-Remaining: 0, the next request first waits for the reset."""
-    headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(1_800_000_000 + 12)}
-    clock = FakeClock()
-    client = _client(lambda r: httpx.Response(200, json={"data": {"ok": True}}, headers=headers), clock)
-
-    client.query("query { a }")
-    client.query("query { b }")
-
-    assert [12.0] == clock.sleeps
-
-
-def test_no_token_is_a_configuration_error() -> None:
-    """With neither RAILWAY_TOKEN nor RAILWAY_API_TOKEN the error names both variables."""
-    with pytest.raises(RailwayNotConfigured, match=r"RAILWAY_TOKEN.*RAILWAY_API_TOKEN"):
-        auth_headers(Secrets())
-
-
-@pytest.mark.parametrize(
-    ("headers", "expected"),
-    [
-        ({"retry-after": "7"}, 7.0),
-        ({"retry-after": "Fri, 15 Jan 2027 08:00:10 GMT"}, 10.0),
-        ({"x-ratelimit-reset": "1800000005"}, 5.0),
-        ({"retry-after": "soon"}, 2.0),
-        ({"retry-after": "nan"}, 2.0),
-        ({"retry-after": "-5"}, 0.0),
-        ({"retry-after": "inf"}, 2.0),
-        ({}, 2.0),
-    ],
-)
-def test_retry_delay_reads_the_headers(headers: dict[str, str], expected: float) -> None:
-    """Retry-After (seconds or HTTP date), then X-RateLimit-Reset, then exponential backoff."""
-    now = (
-        datetime(2027, 1, 15, 8, 0, 0, tzinfo=UTC).timestamp()
-        if "GMT" in headers.get("retry-after", "")
-        else 1_800_000_000.0
-    )
-    assert expected == retry_delay(headers, 2, now, cap=60)
-
-
-@given(
-    headers=st.dictionaries(
-        st.sampled_from(["retry-after", "x-ratelimit-reset", "x-other"]), st.text(max_size=40)
-    ),
-    attempt=st.integers(1, 10),
-)
-def test_retry_delay_is_always_bounded(headers: dict[str, str], attempt: int) -> None:
-    """Whatever the headers say, the wait is between 0 and the cap and never raises."""
-    assert 0.0 <= retry_delay(headers, attempt, 1_800_000_000.0, cap=60) <= 60.0
-
-
-def test_rate_limit_headers_are_parsed() -> None:
-    """X-RateLimit-* become numbers; junk becomes None."""
-    limit = parse_rate_limit({"x-ratelimit-limit": "1000", "x-ratelimit-remaining": "x"}, 0.0)
-    assert (1000, None, None) == (limit.limit, limit.remaining, limit.reset_in)
 
 
 # --- pure rules ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from bot.store.cursors import acquire_lease, source_health
 from bot.store.incidents import list_incidents
 from bot.store.models import SourceCursor
 from monitoring.scan import run_scan
-from tests.fakes.railway import FakeRailway
+from tests.fakes.railway import Failure, FakeRailway
 
 NOW = datetime(2026, 10, 20, 3, 0, tzinfo=UTC)
 ERRORS = "".join(f"2026-10-20 02:5{i}:00,000 ERROR app.mcp: MCP Tool failed: 50{i}\n" for i in range(3))
@@ -111,3 +111,32 @@ def test_scan_of_railway_logs_and_a_refused_token(
         cursor = session.get(SourceCursor, "api")
         assert cursor is not None
         assert cursor.cursor["position"]["after"] == fake_railway.logs["d-1"][-1]["timestamp"]
+
+
+def test_scan_backs_off_for_railways_long_retry_after(
+    tmp_path: Path, sessions: sessionmaker[Session], fake_railway: FakeRailway
+) -> None:
+    """A 429 asking for 900 s is one request; the scan records it and backs off at least 900 s."""
+    fake_railway.add_log("d-1", "MCP Tool failed: 500", severity="error")
+    fake_railway.fail_next(Failure(429, b"{}", {"Retry-After": "900"}))
+    service = ServiceSettings.model_validate(
+        {
+            "name": "api",
+            "source": "railway:deployment=d-1",
+            "repo": ".",
+            "railway": {"endpoint": fake_railway.url},
+        }
+    )
+    settings, _ = _settings(tmp_path, "file:unused")
+    settings = replace(
+        settings, services=(service,), secrets=Secrets(railway_api_token=SecretStr("railway-test-token"))
+    )
+
+    report = run_scan(settings, sessions, service, now=lambda: NOW)
+
+    assert "rate limited" in report.error
+    assert 1 == len(fake_railway.requests)
+    with sessions() as session:
+        [health] = source_health(session)
+    assert health.next_attempt_at is not None
+    assert NOW + timedelta(seconds=900) <= health.next_attempt_at

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
+from bot.settings import Secrets
 from monitoring.sources import (
     CommandSource,
     FileSource,
@@ -19,6 +21,7 @@ from monitoring.sources import (
     SourceUnavailable,
     open_source,
 )
+from monitoring.sources.railway import MAX_RETRIES, MAX_WAIT_SECONDS
 from tests.fakes._http import Failure
 from tests.fakes.loki import FakeLoki
 from tests.fakes.railway import FakeRailway
@@ -76,11 +79,39 @@ def test_missing_file_is_a_source_error(tmp_path: Path) -> None:
         FileSource(tmp_path / "nope.log").read({}, 10)
 
 
+class _NoSleep:
+    """Records the waits the client asks for instead of sleeping (retries stay instant)."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+
 def _railway(
-    server: FakeRailway, http: httpx.Client, spec: str = "railway:deployment=d-1", **kw: str
+    server: FakeRailway,
+    http: httpx.Client,
+    spec: str = "railway:deployment=d-1",
+    *,
+    bearer_token: str = "",
+    project_token: str = "",
+    sleep: _NoSleep | None = None,
 ) -> RailwaySource:
-    kw = kw or {"bearer_token": "railway-test-token"}
-    return RailwaySource(spec, client=http, endpoint=server.url, **kw)
+    if not bearer_token and not project_token:
+        bearer_token = "railway-test-token"
+    secrets = Secrets(
+        railway_api_token=SecretStr(bearer_token) if bearer_token else None,
+        railway_token=SecretStr(project_token) if project_token else None,
+    )
+    return RailwaySource(
+        spec,
+        client=http,
+        endpoint=server.url,
+        secrets=secrets,
+        sleep=sleep or _NoSleep(),
+        wall_clock=lambda: 1_800_000_000.0,
+    )
 
 
 def test_railway_cursor_returns_each_line_once(fake_railway: FakeRailway, http: httpx.Client) -> None:
@@ -115,7 +146,9 @@ def test_railway_failures_map_to_source_errors(fake_railway: FakeRailway, http: 
         _railway(fake_railway, http, bearer_token="wrong").read({}, 10)
     source = _railway(fake_railway, http)
     fake_railway.fail_next(
-        Failure(429, b"{}", {"Retry-After": "7"}), Failure(200, b"<html>"), Failure(502, b"")
+        Failure(429, b"{}", {"Retry-After": "7"}),
+        Failure(200, b"<html>"),
+        *[Failure(502, b"")] * (1 + MAX_RETRIES),
     )
     with pytest.raises(SourceRateLimited) as limited:
         source.read({}, 10)
@@ -124,6 +157,72 @@ def test_railway_failures_map_to_source_errors(fake_railway: FakeRailway, http: 
         source.read({}, 10)
     with pytest.raises(SourceUnavailable, match="502"):
         source.read({}, 10)
+
+
+def test_railway_long_retry_after_is_rate_limited_at_once(
+    fake_railway: FakeRailway, http: httpx.Client
+) -> None:
+    """A 429 asking for 300 s is not slept on: one request, SourceRateLimited(retry_after=300)."""
+    sleep = _NoSleep()
+    source = _railway(fake_railway, http, sleep=sleep)
+    fake_railway.fail_next(Failure(429, b"{}", {"Retry-After": "300"}))
+
+    with pytest.raises(SourceRateLimited) as limited:
+        source.read({}, 10)
+
+    assert (300.0, [], 1) == (limited.value.retry_after, sleep.sleeps, len(fake_railway.requests))
+
+
+def test_railway_short_rate_limit_is_retried_within_the_read(
+    fake_railway: FakeRailway, http: httpx.Client
+) -> None:
+    """A 429 with Retry-After 0 is retried inside the read, which then returns the lines."""
+    fake_railway.add_log("d-1", "after the limit")
+    sleep = _NoSleep()
+    source = _railway(fake_railway, http, sleep=sleep)
+    fake_railway.fail_next(Failure(429, b"{}", {"Retry-After": "0"}))
+
+    batch = source.read({}, 10)
+
+    assert (["after the limit"], [0.0], 2) == (_texts(batch), sleep.sleeps, len(fake_railway.requests))
+
+
+def test_railway_retries_are_bounded(fake_railway: FakeRailway, http: httpx.Client) -> None:
+    """Persistent 502s end as SourceUnavailable after 1 + MAX_RETRIES requests and short waits."""
+    sleep = _NoSleep()
+    source = _railway(fake_railway, http, sleep=sleep)
+    fake_railway.fail_next(*[Failure(502, b"")] * 10)
+
+    with pytest.raises(SourceUnavailable, match="HTTP 502"):
+        source.read({}, 10)
+
+    assert 1 + MAX_RETRIES == len(fake_railway.requests)
+    assert all(wait <= MAX_WAIT_SECONDS for wait in sleep.sleeps)
+
+
+def test_railway_not_authorized_in_a_200_is_an_auth_error(
+    fake_railway: FakeRailway, http: httpx.Client
+) -> None:
+    """The fake's HTTP 200 "Not Authorized" for a wrong project token is a SourceAuthError, not retried."""
+    source = _railway(fake_railway, http, project_token="someone-elses")
+
+    with pytest.raises(SourceAuthError, match="Not Authorized") as refused:
+        source.read({}, 10)
+
+    assert 1 == len(fake_railway.requests)
+    assert "someone-elses" not in str(refused.value)
+
+
+def test_railway_without_a_token_is_an_auth_error(fake_railway: FakeRailway, http: httpx.Client) -> None:
+    """No Railway token at all is a SourceAuthError naming both variables, and nothing is sent."""
+    source = RailwaySource(
+        "railway:deployment=d-1", client=http, endpoint=fake_railway.url, secrets=Secrets()
+    )
+
+    with pytest.raises(SourceAuthError, match=r"RAILWAY_TOKEN.*RAILWAY_API_TOKEN"):
+        source.read({}, 10)
+
+    assert [] == fake_railway.requests
 
 
 def test_fake_railway_scripts_deployments(fake_railway: FakeRailway, http: httpx.Client) -> None:

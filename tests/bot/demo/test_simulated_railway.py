@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from bot.demo.simulated_railway import SimulatedRailway
-from fixes.railway_api import RailwayAuthError, RailwayClient, RailwayQueryError, auth_headers
+from monitoring.railway_api import RailwayAuthError, RailwayClient, RailwayQueryError, auth_headers
 
 
 @pytest.fixture

@@ -1,9 +1,14 @@
-"""A small client for Railway's public GraphQL API, over an injected `httpx.Client`.
+"""The one client for Railway's public GraphQL API, over an injected `httpx.Client`.
+
+Used by the deploy watcher (`fixes.deploy_watch`) and by the `railway:` log source
+(`monitoring.sources.railway`); it lives in `monitoring` because `monitoring` must not import `fixes`.
 
 Railway answers resolver failures with HTTP 200 and an `errors` list, so every response is checked;
 rate limits come as 429 with `Retry-After` and `X-RateLimit-*` headers and are waited out with a
-bounded backoff (the `sleep` used for that is injected, so tests never really wait). Tokens are
-never logged and never appear in error messages.
+bounded backoff (the `sleep` used for that is injected, so tests never really wait). A caller on a
+schedule passes `fail_fast=True`: a wait longer than `max_wait_seconds` is then not capped and
+retried but raised at once, with the requested `retry_after`, for the caller's own backoff. Tokens
+are never logged and never appear in error messages.
 
 Errors (all carry a message that says what failed and what to do next):
 
@@ -12,6 +17,7 @@ Errors (all carry a message that says what failed and what to do next):
       ├── RailwayAuthError      401/403, or "Not Authorized" in a 200 response: the token is wrong
       ├── RailwayRateLimited    still 429 after the bounded retries (`retry_after` in seconds)
       ├── RailwayUnavailable    network error, 5xx or a non-JSON body, after the bounded retries
+      │     └── RailwayNotJSON  a 200 whose body is not JSON (wrong endpoint, a proxy's page)
       └── RailwayQueryError     other `errors` in a 200 response, or an unexpected response shape
 """
 
@@ -37,6 +43,7 @@ __all__ = [
     "RailwayClient",
     "RailwayError",
     "RailwayNotConfigured",
+    "RailwayNotJSON",
     "RailwayQueryError",
     "RailwayRateLimited",
     "RailwayUnavailable",
@@ -85,6 +92,10 @@ class RailwayRateLimited(RailwayError):
 
 class RailwayUnavailable(RailwayError):
     """Railway could not be reached or answered with a server error."""
+
+
+class RailwayNotJSON(RailwayUnavailable):
+    """Railway (or whatever answers at the endpoint) sent a 200 whose body is not JSON."""
 
 
 class RailwayQueryError(RailwayError):
@@ -146,11 +157,19 @@ def retry_delay(headers: Mapping[str, str], attempt: int, now: float, *, cap: fl
 
     `Retry-After` wins, then `X-RateLimit-Reset`, then exponential backoff (1, 2, 4, … seconds).
     """
+    requested = _requested_wait(headers, now)
+    if requested is not None:
+        return min(max(requested, 0.0), cap)
+    return float(min(2 ** (attempt - 1), cap))
+
+
+def _requested_wait(headers: Mapping[str, str], now: float) -> float | None:
+    # What the server asked for, uncapped: `Retry-After`, then `X-RateLimit-Reset`; None if neither.
     for value in (headers.get("retry-after"), headers.get("x-ratelimit-reset")):
         seconds = _seconds_until(value, now)
         if seconds is not None:
-            return min(max(seconds, 0.0), cap)
-    return float(min(2 ** (attempt - 1), cap))
+            return seconds
+    return None
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -192,6 +211,10 @@ class RailwayClient:
         headers: the auth header from `auth_headers(secrets)`.
         max_retries: retries after a 429, 5xx or network error before giving up.
         max_wait_seconds: the longest single wait (a huge `Retry-After` is capped, then retried).
+        fail_fast: when the server asks for a longer wait than `max_wait_seconds` (`Retry-After` or
+            `X-RateLimit-Reset` on a 429/5xx, or an exhausted budget before a request), raise
+            `RailwayRateLimited` (429, budget) or `RailwayUnavailable` (5xx) at once instead of
+            capping the wait and retrying. For scheduled callers whose own backoff handles it.
         sleep, wall_clock: injected so tests neither wait nor depend on the date.
     """
 
@@ -203,6 +226,7 @@ class RailwayClient:
         headers: Mapping[str, str],
         max_retries: int = 3,
         max_wait_seconds: float = 60.0,
+        fail_fast: bool = False,
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -211,6 +235,7 @@ class RailwayClient:
         self._headers = dict(headers)
         self._max_retries = max_retries
         self._max_wait = max_wait_seconds
+        self._fail_fast = fail_fast
         self._sleep = sleep
         self._wall_clock = wall_clock
         self.rate_limit: RateLimit | None = None
@@ -238,7 +263,7 @@ class RailwayClient:
         if operation:
             body["operationName"] = operation
         name = operation or "query"
-        self._wait_if_exhausted()
+        self._wait_if_exhausted(name)
         attempt = 0
         while True:
             attempt += 1
@@ -262,6 +287,10 @@ class RailwayClient:
             if status == 429 or status >= 500:
                 if attempt > self._max_retries:
                     raise self._give_up(name, response, attempt)
+                if self._fail_fast:
+                    requested = _requested_wait(response.headers, self._wall_clock())
+                    if requested is not None and requested > self._max_wait:
+                        raise self._too_long(name, response, requested)
                 self._sleep(retry_delay(response.headers, attempt, self._wall_clock(), cap=self._max_wait))
                 continue
             return self._data(name, response)
@@ -280,6 +309,18 @@ class RailwayClient:
             "Railway may be degraded (status.railway.com), try again later"
         )
 
+    def _too_long(self, name: str, response: httpx.Response, requested: float) -> RailwayError:
+        if response.status_code == 429:
+            return RailwayRateLimited(
+                f"Railway {name} is rate limited (HTTP 429) and asks to wait {requested:g} s, longer "
+                f"than this caller waits ({self._max_wait:g} s); try again after that",
+                retry_after=requested,
+            )
+        return RailwayUnavailable(
+            f"Railway {name} failed with HTTP {response.status_code} and asks to wait {requested:g} s; "
+            "Railway may be degraded (status.railway.com), try again later"
+        )
+
     def _data(self, name: str, response: httpx.Response) -> dict[str, Any]:
         if response.status_code in (401, 403):
             raise RailwayAuthError(
@@ -293,7 +334,7 @@ class RailwayClient:
         try:
             payload = response.json()
         except ValueError as exc:
-            raise RailwayUnavailable(
+            raise RailwayNotJSON(
                 f"Railway {name} answered 200 with a non-JSON body ({response.text[:120]!r}); "
                 "is railway.endpoint the GraphQL URL?"
             ) from exc
@@ -314,10 +355,16 @@ class RailwayClient:
             raise RailwayQueryError(f"Railway {name} answered without data: {response.text[:200]!r}")
         return data
 
-    def _wait_if_exhausted(self) -> None:
+    def _wait_if_exhausted(self, name: str) -> None:
         # The budget is spent: wait for the reset instead of collecting a 429 (bounded).
         limit = self.rate_limit
         if limit is not None and limit.remaining == 0 and limit.reset_in:
+            if self._fail_fast and limit.reset_in > self._max_wait:
+                raise RailwayRateLimited(
+                    f"Railway {name} not sent: the rate-limit budget is spent and resets in "
+                    f"{limit.reset_in:g} s, longer than this caller waits ({self._max_wait:g} s)",
+                    retry_after=limit.reset_in,
+                )
             self._sleep(min(limit.reset_in, self._max_wait))
             self.rate_limit = None
 
