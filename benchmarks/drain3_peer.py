@@ -36,6 +36,25 @@ def miner(settings: dict[str, object]) -> Callable[[str], int]:
     return lambda message: drain.add_log_message(message)["cluster_id"]
 
 
+def stream(add: Callable[[str], object], path: Path, budget: float) -> dict[str, float]:
+    """Feed every line of `path` to `add`; lines, seconds and peak RSS (MB) of this process.
+
+    Shared with template_miner.py's own child processes, so both miners are timed the same way.
+    """
+    lines = 0
+    start = time.perf_counter()
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            add(line.rstrip("\n"))
+            lines += 1
+            # A slow miner stops after its time budget; its rate over what it read is still exact.
+            if lines % 10_000 == 0 and time.perf_counter() - start > budget:
+                break
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"lines": float(lines), "seconds": seconds, "peak_rss_mb": peak}
+
+
 def main(argv: list[str]) -> int:
     mode, settings_json, path = argv[0], argv[1], Path(argv[2])
     add = miner(json.loads(settings_json))
@@ -43,19 +62,8 @@ def main(argv: list[str]) -> int:
         messages = json.loads(path.read_text(encoding="utf-8"))
         print(json.dumps({"version": version("drain3"), "ids": [add(m) for m in messages]}))
         return 0
-    budget = float(argv[3])
-    lines = 0
-    start = time.perf_counter()
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            add(line.rstrip("\n"))
-            lines += 1
-            # A slow peer stops after its time budget; its rate over what it read is still exact.
-            if lines % 10_000 == 0 and time.perf_counter() - start > budget:
-                break
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"lines": lines, "seconds": seconds, "peak_rss_mb": peak, "version": version("drain3")}))
+    result = stream(add, path, float(argv[3]))
+    print(json.dumps({**result, "version": version("drain3")}))
     return 0
 
 

@@ -13,21 +13,18 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 import pytest
-import uvicorn
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine, select
 
@@ -47,6 +44,7 @@ from bot.store.proposals import FIX_ID_PATTERN
 from fixes.git_ops import parse_trailers
 from fixes.scripted_lm import ScriptedLMServer
 from tests.fakes.railway import FakeRailway
+from tests.fakes.serving import serve_asgi
 from tests.fakes.slack_api import FakeSlack, RecordedCall
 
 __all__ = ["ALICE", "CHANNEL", "Commit", "World", "world"]
@@ -284,21 +282,6 @@ endpoint = {q(railway.url)}
     return path
 
 
-def _serve(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start serving the bot")
-        time.sleep(0.01)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture
 def world(tmp_path: Path, engine: Engine) -> Iterator[World]:
     """The sample shop with two batches of real logs, the fakes, and the bot running against them."""
@@ -328,7 +311,7 @@ def world(tmp_path: Path, engine: Engine) -> Iterator[World]:
             slack_client=make_web_client(SLACK_TOKEN, base_url=slack.api_url),
         )
         stack.callback(runtime.stop, wait=True)
-        server, thread, base_url = _serve(runtime.web)
+        server, thread, base_url = serve_asgi(runtime.web)
 
         def stop_server() -> None:
             server.should_exit = True

@@ -48,6 +48,7 @@ from monitoring.railway_api import (
     auth_headers,
 )
 from tests.fakes.railway import Failure, FakeRailway
+from tests.fakes.serving import FakeClock
 
 SHA = "3f2c1ab9d4e5f60718293a4b5c6d7e8f90a1b2c3"
 OTHER_SHA = "aaaabbbbccccddddeeeeffff0000111122223333"
@@ -56,21 +57,6 @@ ACCOUNT_TOKEN = "account-token-456"
 
 
 # --- fakes -----------------------------------------------------------------------------------
-
-
-class FakeClock:
-    """Monotonic time that only moves when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

@@ -28,21 +28,7 @@ from monitoring.railway_api import (
     parse_rate_limit,
     retry_delay,
 )
-
-
-class FakeClock:
-    """Time that only moves when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.fakes.serving import FakeClock
 
 
 def _client(handler: Any, clock: FakeClock, **kwargs: Any) -> RailwayClient:

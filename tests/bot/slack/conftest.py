@@ -7,7 +7,6 @@ move the proposal through the real lifecycle in the real database.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +17,6 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +30,7 @@ from bot.store.models import Incident, utcnow
 from bot.store.proposals import create_proposal
 from bot.web import create_web_app
 from fixes.edits import content_hash
+from tests.fakes.serving import serve_asgi
 from tests.fakes.slack_api import FakeSlack
 
 SECRET = "8f14e45fceea167a5a36dedd4bea2543"
@@ -288,21 +287,6 @@ class Served:
                     future.result(timeout=15)
 
 
-def _serve(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 def start_served(settings: Settings, sessions: sessionmaker[Session], fake: FakeSlack) -> tuple[Served, Any]:
     from prometheus_client import CollectorRegistry
 
@@ -321,7 +305,7 @@ def start_served(settings: Settings, sessions: sessionmaker[Session], fake: Fake
     web = create_web_app(
         checks={"database": lambda: "ok"}, registry=registry, extra_routes=slack_routes(stack.app)
     )
-    server, thread, base_url = _serve(web)
+    server, thread, base_url = serve_asgi(web)
     served = Served(stack, fake, pipeline, Signed(base_url), sessions, base_url)
 
     def stop() -> None:
