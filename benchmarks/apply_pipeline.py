@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.settings import ApplySettings, LLMSettings, ServiceSettings, Settings, SlackSettings
+from bot.settings import ServiceSettings, Settings
 from bot.store import lifecycle
 from bot.store.db import make_engine, make_session_factory, upgrade_database
 from bot.store.proposals import create_proposal
@@ -80,18 +80,7 @@ def _settings(data_dir: Path, remote: Path) -> Settings:
         branch="main",
         validation_command="true",
     )
-    return Settings(
-        config_path=None,
-        data_dir=data_dir,
-        database_url="",
-        port=8080,
-        scan_interval_seconds=300,
-        bot_repository=None,
-        llm=LLMSettings(),
-        slack=SlackSettings(),
-        apply=ApplySettings(),
-        services=(service,),
-    )
+    return Settings(config_path=None, data_dir=data_dir, services=(service,))
 
 
 def _edit(clone: Path, index: int, round_: int) -> tuple[Edit, dict[str, str]]:

@@ -133,7 +133,7 @@ def _run(
     from starlette.requests import Request
     from starlette.routing import Route
 
-    from bot.settings import ApplySettings, LLMSettings, Secrets, ServiceSettings, Settings, SlackSettings
+    from bot.settings import Secrets, ServiceSettings, Settings, SlackSettings
     from bot.slack import build_slack_stack, slack_routes
     from bot.slack.client import make_web_client
     from bot.store.db import make_engine, make_session_factory, upgrade_database
@@ -155,11 +155,7 @@ def _run(
         data_dir=workdir,
         database_url=str(engine.url),
         port=0,
-        scan_interval_seconds=300,
-        bot_repository=None,
-        llm=LLMSettings(),
         slack=SlackSettings(default_channel=CHANNEL, approvers=(APPROVER,), workers=8),
-        apply=ApplySettings(),
         services=(ServiceSettings(name="bench", source="file:/tmp/x.log", repo="/tmp/x", channel=CHANNEL),),
         secrets=Secrets(slack_bot_token=SecretStr(fake_token), slack_signing_secret=SecretStr(SECRET)),
     )

@@ -294,18 +294,22 @@ def _mask(secret: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the bot knows about its world, read once at startup."""
+    """Everything the bot knows about its world, read once at startup.
+
+    `load_settings` builds it; the defaults are those of an empty config file, so code that needs a
+    few specific values (tests, benchmarks) states only those.
+    """
 
     config_path: Path | None
     data_dir: Path
-    database_url: str
-    port: int
-    scan_interval_seconds: float
-    bot_repository: Path | None
-    llm: LLMSettings
-    slack: SlackSettings
-    apply: ApplySettings
-    services: tuple[ServiceSettings, ...]
+    database_url: str = "sqlite://"
+    port: int = 8080
+    scan_interval_seconds: float = 300.0
+    bot_repository: Path | None = None
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    slack: SlackSettings = field(default_factory=SlackSettings)
+    apply: ApplySettings = field(default_factory=ApplySettings)
+    services: tuple[ServiceSettings, ...] = ()
     secrets: Secrets = field(default_factory=Secrets)
 
     def service(self, name: str) -> ServiceSettings:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -231,7 +231,6 @@ class _Run:
     repo: GitRepo | None = None
     base: str = ""
     backup: Backup | None = None
-    steps_output: list[str] = field(default_factory=list)
 
     def step_done(self, step: Step, **journal: Any) -> None:
         if journal:

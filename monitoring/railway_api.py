@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from bot.settings import RailwayTarget, Secrets
+from bot.settings import Secrets
 
 __all__ = [
     "DEPLOYMENTS_QUERY",
@@ -239,21 +239,6 @@ class RailwayClient:
         self._sleep = sleep
         self._wall_clock = wall_clock
         self.rate_limit: RateLimit | None = None
-
-    @classmethod
-    def from_settings(
-        cls,
-        http: httpx.Client,
-        target: RailwayTarget,
-        secrets: Secrets,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        wall_clock: Callable[[], float] = time.time,
-    ) -> RailwayClient:
-        """A client for `target.endpoint` authenticated with the token in `secrets`."""
-        return cls(
-            http, endpoint=target.endpoint, headers=auth_headers(secrets), sleep=sleep, wall_clock=wall_clock
-        )
 
     def query(
         self, document: str, variables: Mapping[str, Any] | None = None, *, operation: str = ""

@@ -13,8 +13,7 @@ tokens, `Authorization: Bearer` for account tokens; a bad token is HTTP 200 with
         target = railway.target()        # a RailwayTarget pointing at the local endpoint
         secrets = railway.secrets()      # a Secrets with the accepted project token
 
-Canned answers (`railway.answer_next(429, {"Retry-After": "2"})`) are served before normal ones,
-to show rate limiting. Every request is recorded in `railway.requests` (headers and body).
+Every request is recorded in `railway.requests` (headers and body).
 """
 
 from __future__ import annotations
@@ -53,7 +52,6 @@ class _State:
     deployments: list[SimulatedDeployment] = field(default_factory=list)
     project_token: str = "demo-project-token"  # noqa: S105 - a fake token for a local fake
     account_token: str = "demo-account-token"  # noqa: S105 - a fake token for a local fake
-    canned: list[tuple[int, dict[str, str], str]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     list_calls: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -79,10 +77,6 @@ class SimulatedRailway:
                     return
                 with state.lock:
                     state.requests.append({"headers": dict(self.headers.items()), "body": body})
-                    if state.canned:
-                        status, headers, text = state.canned.pop(0)
-                        self._send(status, headers, text)
-                        return
                     payload = _answer(state, self.headers, body)
                 self._send(200, {"X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": "999"}, payload)
 
@@ -145,11 +139,6 @@ class SimulatedRailway:
             )
             self._state.deployments.append(deployment)
         return deployment
-
-    def answer_next(self, status: int, headers: dict[str, str] | None = None, body: str = "{}") -> None:
-        """Serve this raw answer to the next request (e.g. a 429 with Retry-After) before normal ones."""
-        with self._state.lock:
-            self._state.canned.append((status, dict(headers or {}), body))
 
     @property
     def requests(self) -> list[dict[str, Any]]:

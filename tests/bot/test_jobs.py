@@ -2,63 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.jobs import JobContext, verify_due_fixes
-from bot.settings import ApplySettings, LLMSettings, Settings, SlackSettings
-from bot.store.models import Incident
-from bot.store.proposals import create_proposal, get_proposal
-from fixes.deploy_watch import DeployOutcome, DeployStatus, decide_after_deploy, record_deploy_outcome
-
-DEPLOYED = datetime(2026, 10, 20, 8, 0, tzinfo=UTC)
-WINDOW = 1800.0
-
-
-def _deployed_fix(session: Session, fingerprint: str) -> str:
-    incident = Incident(
-        service="api",
-        fingerprint=fingerprint,
-        kind="error_pattern",
-        severity="high",
-        title=f"KeyError {fingerprint}",
-        count=5,
-        first_seen=DEPLOYED - timedelta(hours=1),
-        last_seen=DEPLOYED - timedelta(minutes=10),
-        status="fixing",
-    )
-    session.add(incident)
-    session.flush()
-    proposal = create_proposal(
-        session, service="api", incident_id=incident.id, status="pushed", commit_sha="3f2c1ab9d4e5f607"
-    )
-    outcome = DeployOutcome(DeployStatus.SUCCESS, "d-9", "live")
-    record_deploy_outcome(
-        session,
-        proposal.fix_id,
-        outcome,
-        decide_after_deploy(outcome, False),
-        verify_window_seconds=WINDOW,
-        now=DEPLOYED,
-    )
-    return proposal.fix_id
+from bot.settings import ApplySettings, Settings
+from bot.store.proposals import get_proposal
+from tests.fixes.deployed import DEPLOYED, WINDOW, deployed_fix
 
 
 def _context(sessions: sessionmaker[Session]) -> JobContext:
     settings = Settings(
-        config_path=None,
-        data_dir=Path("/tmp"),
-        database_url="sqlite://",
-        port=0,
-        scan_interval_seconds=300,
-        bot_repository=None,
-        llm=LLMSettings(),
-        slack=SlackSettings(),
-        apply=ApplySettings(verify_window_seconds=WINDOW),
-        services=(),
+        config_path=None, data_dir=Path("/tmp"), apply=ApplySettings(verify_window_seconds=WINDOW)
     )
     return JobContext(
         settings=settings,
@@ -73,8 +31,8 @@ def test_overlapping_verification_rounds_decide_and_notify_each_fix_once(
 ) -> None:
     """A fix another round decided after this round listed it is skipped: no crash, no second notice."""
     with sessions.begin() as session:
-        first = _deployed_fix(session, "fp-first")
-        second = _deployed_fix(session, "fp-second")
+        first = deployed_fix(session, "fp-first")[0]
+        second = deployed_fix(session, "fp-second")[0]
     ctx = _context(sessions)
     notices: list[str] = []
 

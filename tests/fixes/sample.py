@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import ApplySettings, LLMSettings, ServiceSettings, Settings, SlackSettings
+from bot.settings import ApplySettings, ServiceSettings, Settings
 from bot.store import lifecycle
 from bot.store.proposals import create_proposal
 from fixes.edits import Edit, apply_edits
@@ -86,12 +86,6 @@ def make_settings(data_dir: Path, remote: str, *, command: str | None = None, **
     return Settings(
         config_path=None,
         data_dir=data_dir,
-        database_url="sqlite://",
-        port=8080,
-        scan_interval_seconds=300,
-        bot_repository=None,
-        llm=LLMSettings(),
-        slack=SlackSettings(),
         apply=ApplySettings(**apply),  # type: ignore[arg-type]
         services=(service,),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.store.lifecycle import IllegalTransition
 from bot.store.models import AuditEvent, Incident
 from bot.store.proposals import create_proposal, get_proposal
-from fixes.deploy_watch import DeployOutcome, DeployStatus, decide_after_deploy, record_deploy_outcome
 from fixes.verification import (
     IncidentSnapshot,
     VerificationState,
@@ -21,9 +20,7 @@ from fixes.verification import (
     due_verifications,
     verify_fix,
 )
-
-DEPLOYED = datetime(2026, 10, 20, 8, 0, tzinfo=UTC)
-WINDOW = 1800.0
+from tests.fixes.deployed import DEPLOYED, WINDOW, deployed_fix
 
 
 def _verify(now_after: float, *, seen_after: float | None, count_before: int = 5, count_now: int = 6):
@@ -102,39 +99,10 @@ def test_state_is_always_consistent(now_after: float, seen_after: float | None, 
 # --- database edge ---------------------------------------------------------------------------
 
 
-def _deployed_fix(session: Session) -> tuple[str, int]:
-    incident = Incident(
-        service="api",
-        fingerprint="fp-keyerror",
-        kind="error_pattern",
-        severity="high",
-        title="KeyError in discount_percent",
-        count=5,
-        first_seen=DEPLOYED - timedelta(hours=6),
-        last_seen=DEPLOYED - timedelta(minutes=10),
-        status="fixing",
-    )
-    session.add(incident)
-    session.flush()
-    proposal = create_proposal(
-        session, service="api", incident_id=incident.id, status="pushed", commit_sha="3f2c1ab9d4e5f607"
-    )
-    outcome = DeployOutcome(DeployStatus.SUCCESS, "d-9", "live")
-    record_deploy_outcome(
-        session,
-        proposal.fix_id,
-        outcome,
-        decide_after_deploy(outcome, False),
-        verify_window_seconds=WINDOW,
-        now=DEPLOYED,
-    )
-    return proposal.fix_id, incident.id
-
-
 def test_recurrence_marks_the_fix_unresolved(sessions: sessionmaker[Session]) -> None:
     """The incident recurring after the deploy moves deployed → unresolved and reopens the incident."""
     with sessions.begin() as session:
-        fix_id, incident_id = _deployed_fix(session)
+        fix_id, incident_id = deployed_fix(session)
     with sessions.begin() as session:
         incident = session.get_one(Incident, incident_id)
         incident.count, incident.last_seen = 7, DEPLOYED + timedelta(minutes=5)
@@ -156,7 +124,7 @@ def test_recurrence_marks_the_fix_unresolved(sessions: sessionmaker[Session]) ->
 def test_quiet_window_marks_the_fix_verified(sessions: sessionmaker[Session]) -> None:
     """No recurrence until verify_until moves deployed → verified and resolves the incident."""
     with sessions.begin() as session:
-        fix_id, incident_id = _deployed_fix(session)
+        fix_id, incident_id = deployed_fix(session)
     end = DEPLOYED + timedelta(seconds=WINDOW)
 
     with sessions.begin() as session:
@@ -187,7 +155,7 @@ def test_verifying_a_fix_that_is_not_deployed_is_refused(sessions: sessionmaker[
 def test_only_the_instance_that_records_the_decision_announces_it(sessions: sessionmaker[Session]) -> None:
     """With a stale view of a fix another instance just verified, the second call records nothing."""
     with sessions.begin() as session:
-        fix_id, _ = _deployed_fix(session)
+        fix_id, _ = deployed_fix(session)
     end = DEPLOYED + timedelta(seconds=WINDOW)
     late = sessions()
     stale = get_proposal(late, fix_id)  # loaded before the other instance acts, and kept loaded

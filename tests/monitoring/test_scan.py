@@ -22,18 +22,7 @@ ERRORS = "".join(f"2026-10-20 02:5{i}:00,000 ERROR app.mcp: MCP Tool failed: 50{
 
 def _settings(tmp_path: Path, source: str) -> tuple[Settings, ServiceSettings]:
     service = ServiceSettings(name="api", source=source, repo=str(tmp_path))
-    settings = Settings(
-        config_path=None,
-        data_dir=tmp_path,
-        database_url="",
-        port=8080,
-        scan_interval_seconds=300,
-        bot_repository=None,
-        llm=None,
-        slack=None,
-        apply=None,
-        services=(service,),  # type: ignore[arg-type]
-    )
+    settings = Settings(config_path=None, data_dir=tmp_path, services=(service,))
     return settings, service
 
 

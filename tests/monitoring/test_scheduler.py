@@ -16,18 +16,7 @@ def _settings(tmp_path: Path) -> Settings:
         ServiceSettings(name="api", source="file:a.log", repo="."),
         ServiceSettings(name="worker", source="file:b.log", repo=".", scan_interval_seconds=60),
     )
-    return Settings(
-        config_path=None,
-        data_dir=tmp_path,
-        database_url="",
-        port=8080,
-        scan_interval_seconds=300,
-        bot_repository=None,
-        llm=None,
-        slack=None,
-        apply=None,
-        services=services,  # type: ignore[arg-type]
-    )
+    return Settings(config_path=None, data_dir=tmp_path, services=services)
 
 
 def test_one_job_per_service(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import ApplySettings, LLMSettings, Secrets, ServiceSettings, Settings, SlackSettings
+from bot.settings import Secrets, ServiceSettings, Settings, SlackSettings
 from bot.slack import build_slack_stack, slack_routes
 from bot.slack.app import SlackStack
 from bot.slack.client import make_web_client
@@ -65,13 +65,8 @@ def make_settings(**slack_overrides: Any) -> Settings:
     return Settings(
         config_path=None,
         data_dir=Path("/tmp"),
-        database_url="sqlite://",
         port=0,
-        scan_interval_seconds=300,
-        bot_repository=None,
-        llm=LLMSettings(),
         slack=slack,
-        apply=ApplySettings(),
         services=(service,),
         secrets=Secrets(slack_bot_token=SecretStr("xoxb-test-token"), slack_signing_secret=SecretStr(SECRET)),
     )
