@@ -212,7 +212,9 @@ class Signed:
         ts: str = "1761900100.000100",
         thread_ts: str | None = None,
         retry: int | None = None,
+        **kw: Any,
     ) -> httpx.Response:
+        """A signed app_mention; `signature=` / `timestamp=` forge or age the request."""
         event = {
             "type": "app_mention",
             "user": user,
@@ -223,7 +225,7 @@ class Signed:
         }
         if thread_ts:
             event["thread_ts"] = thread_ts
-        return self.event(event, event_id=event_id, retry=retry)
+        return self.event(event, event_id=event_id, retry=retry, **kw)
 
     def button(
         self,

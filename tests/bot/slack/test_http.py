@@ -41,20 +41,9 @@ def test_url_verification_echoes_the_challenge(served: Served) -> None:
 def test_forged_signature_is_rejected_and_nothing_happens(served: Served) -> None:
     """A request signed with the wrong secret gets 401; no delivery is recorded, no apply runs."""
     fix_id = add_proposal(served.sessions, posted=True)
-    body = json.dumps(
-        {
-            "type": "event_callback",
-            "event_id": "EvForged",
-            "event": {
-                "type": "app_mention",
-                "user": ALICE,
-                "text": f"<@UBOT> implement {fix_id}",
-                "ts": "1.2",
-                "channel": CHANNEL,
-            },
-        }
+    response = served.send.mention(
+        f"implement {fix_id}", user=ALICE, event_id="EvForged", signature="v0=" + "0" * 64
     )
-    response = served.send.post(body, "application/json", signature="v0=" + "0" * 64)
     assert 401 == response.status_code
     served.drain()
     assert [] == served.pipeline.applied
@@ -66,20 +55,9 @@ def test_forged_signature_is_rejected_and_nothing_happens(served: Served) -> Non
 def test_stale_timestamp_is_rejected(served: Served) -> None:
     """A correctly signed request older than five minutes gets 401 and does nothing."""
     fix_id = add_proposal(served.sessions, posted=True)
-    body = json.dumps(
-        {
-            "type": "event_callback",
-            "event_id": "EvStale",
-            "event": {
-                "type": "app_mention",
-                "user": ALICE,
-                "text": f"<@UBOT> implement {fix_id}",
-                "ts": "1.2",
-                "channel": CHANNEL,
-            },
-        }
+    response = served.send.mention(
+        f"implement {fix_id}", user=ALICE, event_id="EvStale", timestamp=int(time.time()) - 400
     )
-    response = served.send.post(body, "application/json", timestamp=int(time.time()) - 400)
     assert 401 == response.status_code
     served.drain()
     assert [] == served.pipeline.applied
