@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.settings import ServiceSettings, Settings
-from bot.store import lifecycle
-from bot.store.db import make_engine, make_session_factory, upgrade_database
-from bot.store.proposals import create_proposal
+from core.settings import ServiceSettings, Settings
+from core.store import lifecycle
+from core.store.db import make_engine, make_session_factory, upgrade_database
+from core.store.proposals import create_proposal
 from fixes.edits import Edit, apply_edits
 from fixes.pipeline import run_apply
 

@@ -133,13 +133,13 @@ def _run(
     from starlette.requests import Request
     from starlette.routing import Route
 
-    from bot.settings import Secrets, ServiceSettings, Settings, SlackSettings
     from bot.slack import build_slack_stack, slack_routes
     from bot.slack.client import make_web_client
-    from bot.store.db import make_engine, make_session_factory, upgrade_database
-    from bot.store.lifecycle import ProposalStatus, transition
-    from bot.store.models import Proposal
-    from bot.store.proposals import create_proposal
+    from core.settings import Secrets, ServiceSettings, Settings, SlackSettings
+    from core.store.db import make_engine, make_session_factory, upgrade_database
+    from core.store.lifecycle import ProposalStatus, transition
+    from core.store.models import Proposal
+    from core.store.proposals import create_proposal
 
     # Slack is remote: its fake runs in its own process so it does not share our GIL.
     fake_process = subprocess.Popen(

@@ -19,11 +19,11 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import Settings
-from bot.store.incidents import get_incident, mark_fix_deployed, mark_fixing, mark_proposed
-from bot.store.lifecycle import LifecycleError, ProposalStatus, audit, transition
-from bot.store.models import AuditEvent, Incident, Proposal, utcnow
-from bot.store.proposals import get_proposal
+from core.settings import Settings
+from core.store.incidents import get_incident, mark_fix_deployed, mark_fixing, mark_proposed
+from core.store.lifecycle import LifecycleError, ProposalStatus, audit, transition
+from core.store.models import AuditEvent, Incident, Proposal, utcnow
+from core.store.proposals import get_proposal
 from fixes.deploy_watch import DeployOutcome, decide_after_deploy, record_deploy_outcome, watch_deploy
 from fixes.generate import propose_fix
 from fixes.learning import load_latest_program

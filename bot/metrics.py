@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.models import Proposal
+from core.store.models import Proposal
 
 __all__ = ["BotMetrics"]
 

@@ -1,7 +1,7 @@
 """The application service layer: what a person can ask the bot to do, whichever way they ask.
 
 Slack listeners, the terminal chat and the CLI all call `Operations`. It authorizes, records the
-decision in the database (race-safe, via `bot.store.lifecycle`), answers at once with a `Reply`,
+decision in the database (race-safe, via `core.store.lifecycle`), answers at once with a `Reply`,
 and runs slow work (applies, reverts, scans) on its own bounded thread pool, reporting progress
 through a `Notifier` (Slack: lines in the proposal's thread; terminal: printed lines).
 
@@ -31,9 +31,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import commands as cmd
 from bot.render.views import ProposalView, Reply
-from bot.settings import ServiceSettings, Settings
 from bot.status import Breaker, ErrorLog, gather_status
-from bot.store.lifecycle import (
+from core.settings import ServiceSettings, Settings, UnknownService
+from core.store.lifecycle import (
+    OPEN_STATUSES,
+    REVERTIBLE,
     IllegalTransition,
     LifecycleError,
     ProposalStatus,
@@ -42,11 +44,10 @@ from bot.store.lifecycle import (
     reject,
     transition,
 )
-from bot.store.models import Incident, Proposal, utcnow
-from bot.store.proposals import get_proposal, list_proposals
+from core.store.models import Incident, Proposal, utcnow
+from core.store.proposals import get_proposal, list_proposals
 
 __all__ = [
-    "OPEN_STATUSES",
     "ApplyFix",
     "ApplyReportLike",
     "GroupMembers",
@@ -63,16 +64,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
-
-OPEN_STATUSES = ("proposed", "approved", "applying", "failed", "pushed", "deployed", "deploy_failed")
-_REVERTIBLE = (
-    ProposalStatus.PUSHED,
-    ProposalStatus.DEPLOYED,
-    ProposalStatus.DEPLOY_FAILED,
-    ProposalStatus.VERIFIED,
-    ProposalStatus.UNRESOLVED,
-    ProposalStatus.REVERT_FAILED,
-)
 
 
 class ApplyReportLike(Protocol):
@@ -260,7 +251,7 @@ class Operations:
     def _service(self, name: str) -> ServiceSettings | None:
         try:
             return self.settings.service(name)
-        except KeyError:
+        except UnknownService:
             return None
 
     def _refusal(self, actor: str, service: str | None) -> str | None:
@@ -441,7 +432,7 @@ class Operations:
             return self._refuse(actor, "revert", fix_id, why)
         with self.sessions.begin() as session:
             proposal = get_proposal(session, fix_id)
-            if proposal.status not in {s.value for s in _REVERTIBLE}:
+            if proposal.status not in REVERTIBLE:
                 return Reply(
                     f"`{fix_id}` is {proposal.status}; only a pushed fix can be reverted.",
                     private=True,

@@ -48,12 +48,12 @@ from bot.jobs import (
 from bot.metrics import BotMetrics
 from bot.operations import ApplyFix, Notifier, Operations, RevertFix, ScanService
 from bot.scheduler import guarded_scan, register_scan_jobs, release_scan_lease
-from bot.settings import Settings
 from bot.status import PipelineBreaker, breaker_health
-from bot.store.db import check_database, make_engine, make_session_factory, upgrade_database
-from bot.store.lifecycle import LifecycleError, ProposalStatus
-from bot.store.models import Incident, Proposal
 from bot.web import HealthCheck, create_web_app
+from core.settings import Settings
+from core.store.db import check_database, make_engine, make_session_factory, upgrade_database
+from core.store.lifecycle import LifecycleError, ProposalStatus
+from core.store.models import Incident, Proposal
 from fixes.pipeline import ApplyReport, reconcile_unfinished
 from monitoring.events import BOT_LOG_MARKER
 

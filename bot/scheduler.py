@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import Settings
-from bot.store.cursors import acquire_lease, release_lease
-from bot.store.models import utcnow
+from core.settings import Settings
+from core.store.cursors import acquire_lease, release_lease
+from core.store.models import utcnow
 
 __all__ = ["SCAN_LEASE", "guarded_scan", "job_id", "register_scan_jobs", "release_scan_lease"]
 

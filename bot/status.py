@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.render.views import StatusReport
-from bot.settings import Settings
-from bot.store.models import Proposal, SourceCursor, utcnow
+from core.settings import Settings
+from core.store.models import Proposal, SourceCursor, utcnow
 from fixes import breaker
 
 __all__ = [

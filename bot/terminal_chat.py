@@ -18,7 +18,7 @@ from bot.commands import parse_command
 from bot.operations import Operations, Origin
 from bot.render.text import plain, render_proposal
 from bot.render.views import ProposalView
-from bot.store.models import Incident, Proposal
+from core.store.models import Incident, Proposal
 
 __all__ = ["TerminalChat", "TerminalNotifier"]
 

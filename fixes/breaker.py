@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.store.lifecycle import audit
-from bot.store.models import RuntimeState, utcnow
+from core.store.lifecycle import audit
+from core.store.models import RuntimeState, utcnow
 
 __all__ = ["BreakerStatus", "breaker_status", "record_apply_result", "resume"]
 

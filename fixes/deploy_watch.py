@@ -28,9 +28,9 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.settings import ApplySettings, RailwayTarget, Secrets, ServiceSettings
-from bot.store.lifecycle import ProposalStatus, TransitionResult, transition
-from bot.store.models import Incident, Proposal, utcnow
+from core.settings import ApplySettings, RailwayTarget, Secrets, ServiceSettings
+from core.store.lifecycle import ProposalStatus, TransitionResult, transition
+from core.store.models import Incident, Proposal, utcnow
 from monitoring.railway_api import (
     RailwayClient,
     RailwayError,
@@ -78,7 +78,7 @@ Progress = Callable[[str], None]
 
 
 class PushedFix(Protocol):
-    """What the watcher needs of a proposal (`bot.store.models.Proposal` satisfies it)."""
+    """What the watcher needs of a proposal (`core.store.models.Proposal` satisfies it)."""
 
     @property
     def fix_id(self) -> str: ...

@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import LLMSettings, ServiceSettings
-from bot.store.models import Incident, Proposal
-from bot.store.proposals import create_proposal
+from core.settings import LLMSettings, ServiceSettings
+from core.store.models import Incident, Proposal
+from core.store.proposals import create_proposal
 from fixes.context import CodeContext, ReadPolicy, build_code_context, read_repo_file
 from fixes.edits import AppliedEdits, Edit, apply_edits
 from fixes.errors import EditError, FixError, LLMNotConfigured, LLMUnavailable, NoFixProposed, PolicyViolation

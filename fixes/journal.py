@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.store.models import RuntimeState, utcnow
+from core.store.models import RuntimeState, utcnow
 
 __all__ = ["delete_journal", "read_journal", "repo_lock", "write_journal"]
 

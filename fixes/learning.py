@@ -22,9 +22,9 @@ import dspy
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from bot.store.lifecycle import audit
-from bot.store.models import Proposal, utcnow
-from bot.store.proposals import get_proposal
+from core.store.lifecycle import audit
+from core.store.models import Proposal, utcnow
+from core.store.proposals import get_proposal
 from fixes.signatures import AnalyzeAnomaly, EditBlock, GenerateFix
 
 __all__ = [

@@ -23,8 +23,8 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.settings import LLMSettings
-from bot.store.models import LlmUsage, utcnow
+from core.settings import LLMSettings
+from core.store.models import LlmUsage, utcnow
 from fixes.errors import BudgetExceeded, LLMNotConfigured
 
 if TYPE_CHECKING:

@@ -38,10 +38,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import ServiceSettings, Settings
-from bot.store.lifecycle import ProposalStatus, transition
-from bot.store.models import Proposal
-from bot.store.proposals import get_proposal
+from core.settings import ServiceSettings, Settings, UnknownService
+from core.store.lifecycle import REVERTIBLE, ProposalStatus, transition
+from core.store.models import Proposal
+from core.store.proposals import get_proposal
 from fixes import breaker
 from fixes.backup import Backup, load_backup, restore, take_backup
 from fixes.edits import AppliedEdits, Edit, apply_edits, content_hash
@@ -103,14 +103,6 @@ APPLY_STEPS = (
 )
 REVERT_STEPS = (Step.PREPARE, Step.FETCH, Step.BACKUP, Step.REVERT, Step.VALIDATE, Step.PUSH, Step.RECORD)
 
-_REVERTIBLE = (
-    ProposalStatus.PUSHED,
-    ProposalStatus.DEPLOYED,
-    ProposalStatus.DEPLOY_FAILED,
-    ProposalStatus.VERIFIED,
-    ProposalStatus.UNRESOLVED,
-    ProposalStatus.REVERT_FAILED,
-)
 _OUTPUT_LIMIT = 20_000
 
 
@@ -702,7 +694,7 @@ def run_revert(
     with repo_lock(_lock_path(settings, service), fix_id, say):
         with sessions.begin() as session:
             proposal = get_proposal(session, fix_id)
-            if proposal.status not in _REVERTIBLE or not proposal.commit_sha:
+            if proposal.status not in REVERTIBLE or not proposal.commit_sha:
                 return ApplyReport(
                     fix_id,
                     False,
@@ -711,7 +703,7 @@ def run_revert(
                 )
             commit_sha = proposal.commit_sha
             approved = {"summary": proposal.summary, "actor": actor}
-            transition(session, fix_id, ProposalStatus.REVERTING, actor=actor, expected=_REVERTIBLE)
+            transition(session, fix_id, ProposalStatus.REVERTING, actor=actor, expected=REVERTIBLE)
             write_journal(
                 session,
                 fix_id,
@@ -792,7 +784,7 @@ def reconcile_unfinished(
     for fix_id, service_name in pending:
         try:
             service = settings.service(service_name)
-        except KeyError:
+        except UnknownService:
             reports.append(
                 _settle(sessions, fix_id, None, f"service {service_name!r} is no longer configured")
             )

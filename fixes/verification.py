@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.store.lifecycle import IllegalTransition, ProposalStatus, transition
-from bot.store.models import AuditEvent, Incident, Proposal, utcnow
-from bot.store.proposals import get_proposal
+from core.store.lifecycle import IllegalTransition, ProposalStatus, transition
+from core.store.models import AuditEvent, Incident, Proposal, utcnow
+from core.store.proposals import get_proposal
 
 __all__ = [
     "DEFAULT_GRACE_SECONDS",

@@ -1,4 +1,4 @@
-"""Alembic environment. Called by `bot.store.db.upgrade_database` with a connection that already
+"""Alembic environment. Called by `core.store.db.upgrade_database` with a connection that already
 holds the migration lock; `alembic` on the command line works too (it reads DATABASE_URL)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import context
 from sqlalchemy import Connection
 
-from bot.store.db import make_engine, normalize_database_url
-from bot.store.models import Base
+from core.store.db import make_engine, normalize_database_url
+from core.store.models import Base
 
 target_metadata = Base.metadata
 

@@ -98,7 +98,7 @@ def alertmanager_route(
     clock: Callable[[], datetime] | None = None,
 ) -> Route:
     """A POST route for Alertmanager; `on_alerts` runs in a worker thread with the firing alerts."""
-    from bot.store.models import utcnow
+    from core.store.models import utcnow
 
     now = clock or utcnow
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.settings import DetectorThresholds
+from core.settings import DetectorThresholds
 from monitoring.events import Frame, LogEvent
 
 __all__ = [

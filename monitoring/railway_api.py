@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from bot.settings import Secrets
+from core.settings import Secrets
 
 __all__ = [
     "DEPLOYMENTS_QUERY",

@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import DetectorThresholds, ServiceSettings, Settings
-from bot.store.cursors import get_cursor, record_failure, record_success
-from bot.store.incidents import IncidentChange, upsert_incident
-from bot.store.models import utcnow
+from core.settings import DetectorThresholds, ServiceSettings, Settings
+from core.store.cursors import get_cursor, record_failure, record_success
+from core.store.incidents import IncidentChange, upsert_incident
+from core.store.models import utcnow
 from monitoring.detect import Anomaly, DetectorState
 from monitoring.events import RawLine, looks_like_known_shape
 from monitoring.headers import HeaderFormat, detect_header

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.db import make_engine, make_session_factory, normalize_database_url, upgrade_database
+from core.store.db import make_engine, make_session_factory, normalize_database_url, upgrade_database
 
 # Tests must reach the fakes on loopback even where a proxy is configured, and must never fetch
 # the LLM price map from the network.

@@ -9,8 +9,8 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import ConfigError, Settings, load_settings
-from bot.store.db import make_engine, make_session_factory
+from core.settings import ConfigError, Settings, load_settings
+from core.store.db import make_engine, make_session_factory
 
 __all__ = ["CliContext", "cli_context"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from bot.cli.context import cli_context
-from bot.store.db import current_revision, head_revision, upgrade_database
+from core.store.db import current_revision, head_revision, upgrade_database
 
 
 @click.group()

@@ -15,8 +15,8 @@ from bot.cli.context import CliContext, cli_context
 from bot.operations import Operations
 from bot.render.text import render_reply
 from bot.render.views import Reply
-from bot.store.lifecycle import LifecycleError
-from bot.store.proposals import get_proposal, list_proposals
+from core.store.lifecycle import LifecycleError
+from core.store.proposals import get_proposal, list_proposals
 from fixes.pipeline import reconcile_unfinished
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import click
 
 from bot.cli.context import CliContext, cli_context
-from bot.settings import ServiceSettings
+from core.settings import ServiceSettings, UnknownService
 
 __all__ = ["scan"]
 
@@ -41,8 +41,8 @@ def scan(
 
     try:
         service = context.settings.service(service_name) if service_name else None
-    except KeyError as exc:
-        raise click.BadParameter(str(exc.args[0]), param_hint="--service") from None
+    except UnknownService as exc:
+        raise click.BadParameter(str(exc), param_hint="--service") from None
     if spec is not None and not once:
         raise click.UsageError("--source scans are read-only: add --once")
     if once:

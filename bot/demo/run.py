@@ -33,14 +33,14 @@ from rich.table import Table
 
 from bot.demo.sample_service import SampleService, create_sample_service, produce_logs, pull_latest
 from bot.demo.script import sample_shop_script
+from bot.demo.scripted_lm import ScriptedLMServer
 from bot.demo.simulated_railway import SimulatedRailway
 from bot.jobs import scan_and_propose
 from bot.runtime import Runtime, build_runtime
-from bot.settings import Settings, load_settings, prefer_offline_libraries
-from bot.store.models import Proposal
-from bot.store.proposals import list_proposals
 from bot.terminal_chat import TerminalChat
-from fixes.scripted_lm import ScriptedLMServer
+from core.settings import Settings, load_settings, prefer_offline_libraries
+from core.store.models import Proposal
+from core.store.proposals import list_proposals
 
 __all__ = ["DemoFailed", "run_demo"]
 

@@ -1,6 +1,6 @@
 """The offline demo's *scripted* model: canned answers for the sample shop, served to DSPy's real client.
 
-It is not a language model. `sample_shop_script()` returns a script for `fixes.scripted_lm.ScriptedLMServer`
+It is not a language model. `sample_shop_script()` returns a script for `scripted_lm.ScriptedLMServer`
 that reads which signature is asking (from the output fields DSPy requests) and which incident it is
 about (from the input sections), and answers with text written in advance:
 
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.demo.sample_service import SAMPLE_ANALYSIS, sample_broken_edits, sample_fix_edits
-from fixes.scripted_lm import Script, ScriptedReply, adapter_reply, output_fields
+from bot.demo.scripted_lm import Script, ScriptedReply, adapter_reply, output_fields
 
 __all__ = ["CASES", "sample_shop_script"]
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bot.settings import RailwayTarget, Secrets
+from core.settings import RailwayTarget, Secrets
 
 __all__ = ["SimulatedDeployment", "SimulatedRailway"]
 

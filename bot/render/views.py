@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.store.models import Incident, Proposal
+from core.store.models import Incident, Proposal
 
 __all__ = ["IncidentView", "OptionView", "ProposalView", "Reply", "StatusReport"]
 

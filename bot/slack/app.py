@@ -26,13 +26,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.metrics import BotMetrics
 from bot.operations import ApplyFix, GroupMembers, Operations, RevertFix, ScanService
-from bot.settings import Settings
 from bot.slack.client import SlackCalls
 from bot.slack.conversation import CommandRunner
 from bot.slack.dedupe import DeliveryLedger, delivery_key
 from bot.slack.listeners import register_listeners
 from bot.slack.poster import Outbox, ProposalPoster, SlackNotifier
 from bot.status import Breaker, ErrorLog, PipelineBreaker
+from core.settings import Settings
 
 __all__ = ["BotIdentity", "SlackGroupMembers", "SlackStack", "build_slack_app", "build_slack_stack"]
 

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.models import ProcessedEvent
+from core.store.models import ProcessedEvent
 
 __all__ = ["DeliveryLedger", "delivery_key"]
 

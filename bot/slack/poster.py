@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.operations import Origin
 from bot.render.blocks import options_cut, proposal_message, text_message
 from bot.render.views import ProposalView
-from bot.settings import Settings
 from bot.slack.client import SlackCallError, SlackCalls
-from bot.store.models import Incident, Proposal
+from core.settings import Settings, UnknownService
+from core.store.lifecycle import POSTABLE
+from core.store.models import Incident, Proposal
 
 __all__ = ["Outbox", "ProposalPoster", "SlackNotifier"]
 
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 
 _CLAIM_PREFIX = "posting:"
 _CLAIM_TIMEOUT_SECONDS = 300
-_POSTABLE = ("proposed", "failed", "approved", "applying", "pushed", "deployed", "verified")
 
 
 class ProposalPoster:
@@ -58,7 +58,7 @@ class ProposalPoster:
     def channel_for(self, service: str) -> str:
         try:
             channel = self.settings.service(service).channel
-        except KeyError:
+        except UnknownService:
             channel = ""
         return channel or self.settings.slack.default_channel
 
@@ -69,7 +69,7 @@ class ProposalPoster:
                 session.scalars(
                     select(Proposal.fix_id)
                     .where(
-                        Proposal.status.in_(_POSTABLE),
+                        Proposal.status.in_(POSTABLE),
                         or_(Proposal.slack_ts == "", Proposal.slack_ts.like(f"{_CLAIM_PREFIX}%")),
                     )
                     .order_by(Proposal.id)

@@ -12,7 +12,7 @@ import threading
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.settings import Settings
+from core.settings import Settings
 
 __all__ = ["REQUIRED_SCOPES", "SlackHealth", "startup_checks"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import httpx
 
-from bot.settings import Secrets
+from core.settings import Secrets
 from monitoring.sources.base import (
     Batch,
     LogSource,

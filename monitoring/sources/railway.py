@@ -16,7 +16,7 @@ keeps the `SourceError` contract:
     RailwayNotJSON, RailwayQueryError       → SourceBadResponse
     RailwayUnavailable                      → SourceUnavailable
 
-The token comes from `bot.settings.Secrets`: `RAILWAY_TOKEN` (project token, `Project-Access-Token`)
+The token comes from `core.settings.Secrets`: `RAILWAY_TOKEN` (project token, `Project-Access-Token`)
 or `RAILWAY_API_TOKEN` (account/workspace token, `Authorization: Bearer`); the project token wins
 when both are set (`monitoring.railway_api.auth_headers`).
 """
@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from bot.settings import Secrets
+from core.settings import Secrets
 from monitoring.events import RawLine, parse_timestamp
 from monitoring.railway_api import (
     RailwayAuthError,

@@ -9,8 +9,8 @@ import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.jobs import JobContext, verify_due_fixes
-from bot.settings import ApplySettings, Settings
-from bot.store.proposals import get_proposal
+from core.settings import ApplySettings, Settings
+from core.store.proposals import get_proposal
 from tests.fixes.deployed import DEPLOYED, WINDOW, deployed_fix
 
 
@@ -60,8 +60,8 @@ def test_scan_without_a_model_reports_incidents_and_applies_playbooks(
     """No model: the recurring traceback is reported with the reason; the truncation gets a playbook fix."""
     from bot.demo.sample_service import SAMPLE_LOG_FORMAT, create_sample_service, produce_logs
     from bot.jobs import scan_and_propose
-    from bot.settings import load_settings
-    from bot.store.proposals import list_proposals
+    from core.settings import load_settings
+    from core.store.proposals import list_proposals
 
     sample = create_sample_service(tmp_path / "shop")
     produce_logs(sample, runs=2)

@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.commands import parse_command
 from bot.operations import Operations, Origin
-from bot.settings import Settings
 from bot.status import PipelineBreaker
-from bot.store.db import make_session_factory
-from bot.store.lifecycle import ProposalStatus, transition
-from bot.store.models import AuditEvent, Incident
-from bot.store.proposals import get_proposal
+from core.settings import Settings
+from core.store.db import make_session_factory
+from core.store.lifecycle import ProposalStatus, transition
+from core.store.models import AuditEvent, Incident
+from core.store.proposals import get_proposal
 from fixes.breaker import record_apply_result
 from tests.bot.slack.conftest import ALICE, MALLORY, FakePipeline, add_proposal, make_settings
 

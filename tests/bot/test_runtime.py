@@ -13,7 +13,7 @@ from starlette.types import ASGIApp
 
 from bot.demo.sample_service import SAMPLE_LOG_FORMAT, create_sample_service, produce_logs
 from bot.runtime import Runtime, build_runtime
-from bot.settings import load_settings
+from core.settings import load_settings
 
 
 def _get(app: ASGIApp, path: str) -> httpx.Response:

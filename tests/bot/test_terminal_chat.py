@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bot.operations import Operations
-from bot.store.db import make_session_factory
 from bot.terminal_chat import TerminalChat, TerminalNotifier
+from core.store.db import make_session_factory
 from tests.bot.slack.conftest import ALICE, FakePipeline, add_proposal, make_settings
 
 

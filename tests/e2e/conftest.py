@@ -35,14 +35,14 @@ from bot.demo.sample_service import (
     produce_logs,
 )
 from bot.demo.script import sample_shop_script
+from bot.demo.scripted_lm import ScriptedLMServer
 from bot.runtime import Runtime, build_runtime
 from bot.scheduler import job_id
-from bot.settings import load_settings
 from bot.slack.client import make_web_client
-from bot.store.models import Incident, Proposal, utcnow
-from bot.store.proposals import FIX_ID_PATTERN
+from core.settings import load_settings
+from core.store.models import Incident, Proposal, utcnow
+from core.store.proposals import FIX_ID_PATTERN
 from fixes.git_ops import parse_trailers
-from fixes.scripted_lm import ScriptedLMServer
 from tests.fakes.railway import FakeRailway
 from tests.fakes.serving import serve_asgi
 from tests.fakes.slack_api import FakeSlack, RecordedCall

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import Settings
-from bot.store.db import make_session_factory
+from core.settings import Settings
+from core.store.db import make_session_factory
 from tests.fixes.sample import SampleRepo, make_sample, make_settings
 
 

@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from bot.store.db import make_engine, make_session_factory
+from core.store.db import make_engine, make_session_factory
 from fixes.pipeline import run_apply, run_revert
 from tests.fixes.sample import make_settings
 

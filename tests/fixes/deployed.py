@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot.store.models import Incident
-from bot.store.proposals import create_proposal
+from core.store.models import Incident
+from core.store.proposals import create_proposal
 from fixes.deploy_watch import DeployOutcome, DeployStatus, decide_after_deploy, record_deploy_outcome
 
 __all__ = ["DEPLOYED", "WINDOW", "deployed_fix"]

@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import LLMSettings, ServiceSettings
-from bot.store.db import make_session_factory
-from bot.store.models import Incident, utcnow
+from bot.demo.scripted_lm import Script, ScriptedLMServer, adapter_reply, output_fields
+from core.settings import LLMSettings, ServiceSettings
+from core.store.db import make_session_factory
+from core.store.models import Incident, utcnow
 from fixes.lm import build_lm
-from fixes.scripted_lm import Script, ScriptedLMServer, adapter_reply, output_fields
 
 APP = """import logging
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import ApplySettings, ServiceSettings, Settings
-from bot.store import lifecycle
-from bot.store.proposals import create_proposal
+from core.settings import ApplySettings, ServiceSettings, Settings
+from core.store import lifecycle
+from core.store.proposals import create_proposal
 from fixes.edits import Edit, apply_edits
 
 __all__ = ["BREAKING_EDIT", "FIX_EDIT", "SampleRepo", "git", "make_sample", "make_settings", "snapshot"]

@@ -26,10 +26,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.demo.simulated_railway import SimulatedRailway
-from bot.settings import ApplySettings, RailwayTarget, Secrets, ServiceSettings
-from bot.store.lifecycle import ProposalStatus
-from bot.store.models import AuditEvent, Incident
-from bot.store.proposals import create_proposal, get_proposal
+from core.settings import ApplySettings, RailwayTarget, Secrets, ServiceSettings
+from core.store.lifecycle import ProposalStatus
+from core.store.models import AuditEvent, Incident
+from core.store.proposals import create_proposal, get_proposal
 from fixes.deploy_watch import (
     ActionKind,
     Deployment,

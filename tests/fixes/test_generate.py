@@ -9,9 +9,9 @@ import git
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.models import LlmUsage
+from bot.demo.scripted_lm import ScriptedReply, adapter_reply, output_fields, wants_json
+from core.store.models import LlmUsage
 from fixes.generate import propose_fix
-from fixes.scripted_lm import ScriptedReply, adapter_reply, output_fields, wants_json
 from tests.fixes.llm_support import (
     ANALYSIS,
     GOOD_EDIT,

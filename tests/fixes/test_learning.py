@@ -13,10 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli import main
-from bot.settings import load_settings
-from bot.store.db import make_engine, make_session_factory, upgrade_database
-from bot.store.models import AuditEvent, Proposal, utcnow
-from bot.store.proposals import create_proposal
+from core.settings import load_settings
+from core.store.db import make_engine, make_session_factory, upgrade_database
+from core.store.models import AuditEvent, Proposal, utcnow
+from core.store.proposals import create_proposal
 from fixes.learning import (
     compile_program,
     examples_from_proposals,

@@ -8,8 +8,8 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import LLMSettings
-from bot.store.models import LlmUsage, utcnow
+from core.settings import LLMSettings
+from core.store.models import LlmUsage, utcnow
 from fixes.errors import BudgetExceeded, LLMNotConfigured
 from fixes.lm import TokenUsage, build_lm, check_budget, record_usage, require_budget, usage_from_tracker
 

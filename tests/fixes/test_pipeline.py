@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import Settings
-from bot.store import lifecycle
-from bot.store.proposals import get_proposal
+from core.settings import Settings
+from core.store import lifecycle
+from core.store.proposals import get_proposal
 from fixes.edits import Edit
 from fixes.git_ops import parse_trailers
 from fixes.journal import repo_lock

@@ -9,8 +9,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli import main
-from bot.store.db import make_engine, make_session_factory, upgrade_database
-from bot.store.proposals import get_proposal
+from core.store.db import make_engine, make_session_factory, upgrade_database
+from core.store.proposals import get_proposal
 from fixes.git_ops import parse_trailers
 from tests.fixes.sample import BREAKING_EDIT, FIX_EDIT, SampleRepo, git
 
@@ -97,7 +97,7 @@ def test_operator_without_as_is_recorded_as_cli(
     """Without --as the shell operator approves; the trailer and the audit row name `cli`."""
     from sqlalchemy import select
 
-    from bot.store.models import AuditEvent
+    from core.store.models import AuditEvent
 
     config, sessions = cli
     fix_id = sample.propose(sessions, [FIX_EDIT], approve_as=None)

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import Settings
-from bot.store import lifecycle
-from bot.store.proposals import get_proposal
+from core.settings import Settings
+from core.store import lifecycle
+from core.store.proposals import get_proposal
 from fixes.git_ops import parse_trailers
 from fixes.journal import read_journal
 from fixes.pipeline import APPLY_STEPS, REVERT_STEPS, reconcile_unfinished, run_apply

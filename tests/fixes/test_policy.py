@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.settings import ServiceSettings
+from core.settings import ServiceSettings
 from fixes.errors import PolicyViolation
 from fixes.policy import FixPolicy, changed_line_count, check_paths, check_tree, glob_matches, normalize_path
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import Settings
-from bot.store.proposals import get_proposal
+from core.settings import Settings
+from core.store.proposals import get_proposal
 from fixes.git_ops import parse_trailers
 from fixes.pipeline import run_apply, run_revert
 from tests.fixes.sample import FIX_EDIT, OPS, SampleRepo, git

@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 
 from bot import commands as cmd
 from bot.runtime import build_runtime
-from bot.store.db import make_session_factory
-from bot.store.proposals import get_proposal
+from core.store.db import make_session_factory
+from core.store.proposals import get_proposal
 from tests.fixes.sample import FIX_EDIT, SampleRepo, git, make_settings
 
 

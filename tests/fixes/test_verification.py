@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.lifecycle import IllegalTransition
-from bot.store.models import AuditEvent, Incident
-from bot.store.proposals import create_proposal, get_proposal
+from core.store.lifecycle import IllegalTransition
+from core.store.models import AuditEvent, Incident
+from core.store.proposals import create_proposal, get_proposal
 from fixes.verification import (
     IncidentSnapshot,
     VerificationState,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.settings import DetectorThresholds
+from core.settings import DetectorThresholds
 from monitoring.detect import DetectorState, detect, duration_ms, traceback_fingerprint
 from monitoring.events import Frame, LogEvent
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.settings import Secrets
+from core.settings import Secrets
 from monitoring.railway_api import (
     RailwayAuthError,
     RailwayClient,

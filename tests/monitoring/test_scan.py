@@ -9,10 +9,10 @@ from pathlib import Path
 from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import Secrets, ServiceSettings, Settings
-from bot.store.cursors import acquire_lease, source_health
-from bot.store.incidents import list_incidents
-from bot.store.models import SourceCursor
+from core.settings import Secrets, ServiceSettings, Settings
+from core.store.cursors import acquire_lease, source_health
+from core.store.incidents import list_incidents
+from core.store.models import SourceCursor
 from monitoring.scan import run_scan
 from tests.fakes.railway import Failure, FakeRailway
 

@@ -8,7 +8,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.scheduler import guarded_scan, register_scan_jobs, release_scan_lease
-from bot.settings import ServiceSettings, Settings
+from core.settings import ServiceSettings, Settings
 
 
 def _settings(tmp_path: Path) -> Settings:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.settings import Secrets
+from core.settings import Secrets
 from monitoring.sources import (
     CommandSource,
     FileSource,

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.settings import load_settings
-from bot.store.db import make_engine, make_session_factory, upgrade_database
-from bot.store.proposals import create_proposal
+from core.settings import load_settings
+from core.store.db import make_engine, make_session_factory, upgrade_database
+from core.store.proposals import create_proposal
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.store.db import make_engine, make_session_factory
-from bot.store.models import Proposal
+from core.store.db import make_engine, make_session_factory
+from core.store.models import Proposal
 from fixes.git_ops import parse_trailers
 
 REPO = Path(__file__).resolve().parents[3]

@@ -156,7 +156,7 @@ def test_text_renderer_shows_the_same_proposal() -> None:
 def test_every_status_has_its_own_line() -> None:
     """No lifecycle status falls through to the generic "Status: …" line of the proposal message."""
     from bot.render.blocks import status_line
-    from bot.store.lifecycle import ProposalStatus
+    from core.store.lifecycle import ProposalStatus
 
     generic = [s.value for s in ProposalStatus if status_line(_view(status=s.value)).startswith("Status:")]
     assert [] == generic

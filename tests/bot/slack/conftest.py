@@ -21,14 +21,14 @@ from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import Secrets, ServiceSettings, Settings, SlackSettings
 from bot.slack import build_slack_stack, slack_routes
 from bot.slack.app import SlackStack
 from bot.slack.client import make_web_client
-from bot.store.lifecycle import ProposalStatus, transition
-from bot.store.models import Incident, utcnow
-from bot.store.proposals import create_proposal
 from bot.web import create_web_app
+from core.settings import Secrets, ServiceSettings, Settings, SlackSettings
+from core.store.lifecycle import ProposalStatus, transition
+from core.store.models import Incident, utcnow
+from core.store.proposals import create_proposal
 from fixes.edits import content_hash
 from tests.fakes.serving import serve_asgi
 from tests.fakes.slack_api import FakeSlack

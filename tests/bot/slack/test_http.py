@@ -9,9 +9,9 @@ import time
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import Settings
-from bot.store.models import AuditEvent, ProcessedEvent, Proposal
-from bot.store.proposals import get_proposal
+from core.settings import Settings
+from core.store.models import AuditEvent, ProcessedEvent, Proposal
+from core.store.proposals import get_proposal
 from tests.bot.slack.conftest import (
     ALICE,
     BOB,

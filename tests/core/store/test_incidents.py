@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.incidents import (
+from core.store.incidents import (
     list_incidents,
     mark_fix_deployed,
     mark_proposed,

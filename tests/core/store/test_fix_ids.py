@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.proposals import FIX_ID_PATTERN, create_proposal, fix_id_for
+from core.store.proposals import FIX_ID_PATTERN, create_proposal, fix_id_for
 
 MOMENT = datetime(2026, 10, 20, 2, 33, 0, tzinfo=UTC)
 

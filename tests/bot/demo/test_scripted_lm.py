@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from fixes.scripted_lm import ScriptedLMServer, ScriptedReply, chat_reply, sequence
+from bot.demo.scripted_lm import ScriptedLMServer, ScriptedReply, chat_reply, sequence
 
 
 def _post(server: ScriptedLMServer, body: dict[str, object]) -> httpx.Response:

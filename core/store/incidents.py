@@ -1,7 +1,7 @@
 """Incidents: upsert by fingerprint, snooze, resolve after a deployed fix, reopen as a regression.
 
 Services take a `Session` and never commit; the caller owns the transaction. The anomaly passed in
-is duck-typed (`monitoring.detect.Anomaly` fits) so this module imports nothing outside `bot.store`.
+is duck-typed (`monitoring.detect.Anomaly` fits) so this module imports nothing outside `core.store`.
 
 Proposal rules (`IncidentChange.should_propose`):
 - a new incident is proposed;
@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.store.models import Incident
+from core.store.models import Incident
 
 __all__ = [
     "MAX_SAMPLES",

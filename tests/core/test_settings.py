@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import ConfigError, load_settings, parse_duration
+from core.settings import ConfigError, load_settings, parse_duration
 
 GOOD = """
 scan_interval_seconds = "2m"

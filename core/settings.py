@@ -72,6 +72,14 @@ def parse_duration(value: str | int | float) -> float:
 Duration = Annotated[float, Field(gt=0)]
 
 
+class UnknownService(LookupError):
+    """No service of that name is configured; the message lists the known names."""
+
+    def __init__(self, name: str, known: str) -> None:
+        super().__init__(f"no service named {name!r} (known: {known})")
+        self.name = name
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
@@ -313,12 +321,12 @@ class Settings:
     secrets: Secrets = field(default_factory=Secrets)
 
     def service(self, name: str) -> ServiceSettings:
-        """The service called `name`; `KeyError` lists the known names."""
+        """The service called `name`; `UnknownService` lists the known names."""
         for service in self.services:
             if service.name == name:
                 return service
         known = ", ".join(s.name for s in self.services) or "none configured"
-        raise KeyError(f"no service named {name!r} (known: {known})")
+        raise UnknownService(name, known)
 
     @property
     def slack_enabled(self) -> bool:

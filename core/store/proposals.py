@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.store.lifecycle import ProposalNotFound, audit
-from bot.store.models import Proposal, utcnow
+from core.store.lifecycle import ProposalNotFound, audit
+from core.store.models import Proposal, utcnow
 
 __all__ = [
     "FIX_ID_PATTERN",

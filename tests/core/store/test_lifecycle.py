@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.lifecycle import (
+from core.store.lifecycle import (
     TRANSITIONS,
     IllegalTransition,
     ProposalNotFound,
@@ -17,8 +17,8 @@ from bot.store.lifecycle import (
     reject,
     transition,
 )
-from bot.store.models import AuditEvent, Proposal
-from bot.store.proposals import create_proposal, get_proposal
+from core.store.models import AuditEvent, Proposal
+from core.store.proposals import create_proposal, get_proposal
 
 S = ProposalStatus
 

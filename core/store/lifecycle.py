@@ -30,9 +30,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.store.models import AuditEvent, Proposal, utcnow
+from core.store.models import AuditEvent, Proposal, utcnow
 
 __all__ = [
+    "OPEN_STATUSES",
+    "POSTABLE",
+    "REVERTIBLE",
     "TRANSITIONS",
     "IllegalTransition",
     "LifecycleError",
@@ -83,6 +86,37 @@ TRANSITIONS: Mapping[ProposalStatus, frozenset[ProposalStatus]] = {
     S.SUPERSEDED: frozenset(),
     S.REVERTED: frozenset(),
 }
+
+# Named sets of states, next to the machine they describe, so no caller keeps its own copy.
+# Shown by `list`: work that is not finished one way or the other.
+OPEN_STATUSES: tuple[ProposalStatus, ...] = (
+    S.PROPOSED,
+    S.APPROVED,
+    S.APPLYING,
+    S.FAILED,
+    S.PUSHED,
+    S.DEPLOYED,
+    S.DEPLOY_FAILED,
+)
+# A pushed commit that `revert` may undo.
+REVERTIBLE: tuple[ProposalStatus, ...] = (
+    S.PUSHED,
+    S.DEPLOYED,
+    S.DEPLOY_FAILED,
+    S.VERIFIED,
+    S.UNRESOLVED,
+    S.REVERT_FAILED,
+)
+# States whose Slack message the poster keeps current.
+POSTABLE: tuple[ProposalStatus, ...] = (
+    S.PROPOSED,
+    S.FAILED,
+    S.APPROVED,
+    S.APPLYING,
+    S.PUSHED,
+    S.DEPLOYED,
+    S.VERIFIED,
+)
 
 _WHY_NOT: Mapping[ProposalStatus, str] = {
     S.REJECTED: "it was rejected; ask the bot for a new proposal (`scan`)",

@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.store.models import Lease, SourceCursor
+from core.store.models import Lease, SourceCursor
 
 __all__ = [
     "MAX_BACKOFF_SECONDS",

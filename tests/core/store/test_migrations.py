@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
-from bot.store.db import current_revision, downgrade_database, head_revision, upgrade_database
-from bot.store.models import Base
+from core.store.db import current_revision, downgrade_database, head_revision, upgrade_database
+from core.store.models import Base
 
 EXPECTED_TABLES = {
     "incidents",
