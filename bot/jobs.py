@@ -33,7 +33,6 @@ from fixes.verification import VerificationResult, check_verification, due_verif
 from monitoring.scan import run_scan
 
 __all__ = [
-    "AfterPush",
     "JobContext",
     "apply_fix",
     "expire_stale_proposals",
@@ -47,7 +46,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 # Called with (fix_id, progress) once a fix is pushed: the runtime hands it to its deploy pool.
-AfterPush = Callable[[str, Progress], None]
 
 
 @dataclass
@@ -135,15 +133,10 @@ def _describe(proposal: Proposal) -> str:
     return f"{label}, validation {proposal.validation_status}"
 
 
-def apply_fix(
-    ctx: JobContext, fix_id: str, progress: Progress, *, after_push: AfterPush | None = None
-) -> ApplyReport:
-    """Run the apply pipeline for an approved fix; once pushed, hand the deploy watch to `after_push`."""
+def apply_fix(ctx: JobContext, fix_id: str, progress: Progress) -> ApplyReport:
+    """Run the apply pipeline for an approved fix (the caller follows the deploy of a push)."""
     _mark_incident(ctx, fix_id, mark_fixing)
-    report = run_apply(ctx.settings, ctx.sessions, fix_id, progress=progress)
-    if report.ok and after_push is not None:
-        after_push(fix_id, progress)
-    return report
+    return run_apply(ctx.settings, ctx.sessions, fix_id, progress=progress)
 
 
 def revert_fix(ctx: JobContext, fix_id: str, progress: Progress) -> ApplyReport:

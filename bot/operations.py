@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import commands as cmd
@@ -44,8 +43,15 @@ from core.store.lifecycle import (
     reject,
     transition,
 )
-from core.store.models import Incident, Proposal, utcnow
-from core.store.proposals import get_proposal, list_proposals
+from core.store.models import Incident, utcnow
+from core.store.proposals import (
+    approver_of,
+    fix_for_thread,
+    get_proposal,
+    incident_of,
+    list_proposals,
+    service_of,
+)
 
 __all__ = [
     "ApplyFix",
@@ -54,6 +60,7 @@ __all__ = [
     "IncidentLike",
     "Metrics",
     "Notifier",
+    "OnPushed",
     "Operations",
     "Origin",
     "Progress",
@@ -141,6 +148,12 @@ class Notifier(Protocol):
         """Proposals may have been created (Slack: post what is waiting in the outbox)."""
 
 
+class OnPushed(Protocol):
+    """Called once a fix applied by this process is pushed (the runtime follows its deploy)."""
+
+    def __call__(self, fix_id: str, notifier: Notifier, /) -> None: ...
+
+
 class Metrics(Protocol):
     def observe_apply(self, outcome: str, seconds: float) -> None: ...
     def count_scan(self, service: str, incidents: int) -> None: ...
@@ -164,8 +177,11 @@ class Operations:
         errors: ErrorLog | None = None,
         metrics: Metrics | None = None,
         trusted_actors: frozenset[str] = frozenset(),
+        on_pushed: OnPushed | None = None,
     ) -> None:
         self.settings = settings
+        # Told about every fix this process pushed, so its deploy is followed (the runtime's watches).
+        self.on_pushed = on_pushed
         # Actors allowed without being approvers: only the shell operator of `agent fixes …`
         # ("cli"), who already holds the database and the deploy key. Never a Slack user id.
         self.trusted_actors = trusted_actors
@@ -217,11 +233,7 @@ class Operations:
         if not thread_ts:
             return None
         with self.sessions() as session:
-            return session.scalar(
-                select(Proposal.fix_id).where(
-                    Proposal.slack_channel == channel, Proposal.slack_ts == thread_ts
-                )
-            )
+            return fix_for_thread(session, channel, thread_ts)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until no slow work is running or queued; False on timeout (terminal chat, demo)."""
@@ -293,7 +305,7 @@ class Operations:
         # Read before deciding: authorization may call Slack (user groups) and must not run
         # inside a write transaction (SQLite allows one writer at a time).
         with self.sessions() as session:
-            return session.scalar(select(Proposal.service).where(Proposal.fix_id == fix_id))
+            return service_of(session, fix_id)
 
     # ------------------------------------------------------------------ commands
 
@@ -335,9 +347,7 @@ class Operations:
             except IllegalTransition as exc:
                 return Reply(f"{exc}.", private=True, ok=False, fix_id=fix_id)
             if not result.changed:
-                approver = (
-                    session.scalar(select(Proposal.approver).where(Proposal.fix_id == fix_id)) or "someone"
-                )
+                approver = approver_of(session, fix_id) or "someone"
                 if result.status in {ProposalStatus.APPROVED, ProposalStatus.APPLYING}:
                     text = f"`{fix_id}` is being applied by <@{approver}>."
                 else:
@@ -522,8 +532,7 @@ class Operations:
 
     def _incident(self, session: Session, target: str) -> Incident | None:
         if target.startswith("fix_"):
-            incident_id = session.scalar(select(Proposal.incident_id).where(Proposal.fix_id == target))
-            return session.get(Incident, incident_id) if incident_id else None
+            return incident_of(session, target)
         return session.get(Incident, int(target)) if target.isdigit() else None
 
     def _submit(
@@ -557,6 +566,8 @@ class Operations:
         try:
             report = self.apply_fix(fix_id, lambda line: self.notifier.progress(fix_id, line))
             outcome = "ok" if report.ok else "failed"
+            if report.ok and self.on_pushed is not None:
+                self.on_pushed(fix_id, self.notifier)
             if report.ok:
                 sha = f" {report.commit_sha[:10]}" if report.commit_sha else ""
                 self.notifier.progress(fix_id, f":white_check_mark: {report.status}{sha}: {report.message}")

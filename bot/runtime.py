@@ -31,7 +31,7 @@ import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry
 from slack_sdk import WebClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
@@ -46,14 +46,15 @@ from bot.jobs import (
     verify_due_fixes,
 )
 from bot.metrics import BotMetrics
-from bot.operations import ApplyFix, Notifier, Operations, RevertFix, ScanService
+from bot.operations import ApplyFix, Notifier, OnPushed, Operations, RevertFix, ScanService
 from bot.scheduler import guarded_scan, register_scan_jobs, release_scan_lease
 from bot.status import PipelineBreaker, breaker_health
 from bot.web import HealthCheck, create_web_app
 from core.settings import Settings
 from core.store.db import check_database, make_engine, make_session_factory, upgrade_database
-from core.store.lifecycle import LifecycleError, ProposalStatus
-from core.store.models import Incident, Proposal
+from core.store.lifecycle import LifecycleError
+from core.store.models import Incident
+from core.store.proposals import pushed_without_deploy_status
 from fixes.pipeline import ApplyReport, reconcile_unfinished
 from monitoring.events import BOT_LOG_MARKER
 
@@ -80,6 +81,42 @@ def configure_logging() -> None:
 
 
 @dataclass
+class DeployWatches:
+    """Follows the deploys of pushed fixes on a small pool: one watch per fix at a time."""
+
+    jobs: JobContext
+    pool: ThreadPoolExecutor
+    enabled: bool = True  # False: leave it to the running bot (the CLI)
+    _watching: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def follow(self, fix_id: str, notifier: Notifier) -> None:
+        """Watch the deploy of a pushed fix, reporting in its thread through `notifier`."""
+        if not self.enabled:
+            notifier.progress(fix_id, "pushed; the running bot (`agent run`) follows the deploy")
+            return
+        with self._lock:
+            if fix_id in self._watching:
+                return
+            self._watching.add(fix_id)
+
+        def watch() -> None:
+            try:
+                follow_deploy(self.jobs, fix_id, partial(notifier.progress, fix_id))
+            except LifecycleError as exc:
+                log.info("deploy of %s was recorded elsewhere: %s", fix_id, exc)
+            except Exception:
+                log.exception("deploy watch of %s crashed", fix_id)
+                notifier.progress(fix_id, ":boom: the deploy watch crashed; see the bot's logs")
+            finally:
+                with self._lock:
+                    self._watching.discard(fix_id)
+                notifier.proposal_changed(fix_id)
+
+        self.pool.submit(watch)
+
+
+@dataclass
 class Runtime:
     """Every long-lived part of a running bot, started and stopped together."""
 
@@ -92,18 +129,20 @@ class Runtime:
     registry: CollectorRegistry
     metrics: BotMetrics
     scheduler: BackgroundScheduler
-    deploy_pool: ThreadPoolExecutor
+    deploys: DeployWatches
     web: Starlette
     owner: str
     close_slack: Callable[[bool], None] | None = None
     start_slack: Callable[[], None] | None = None
-    watch_deploys: bool = True
     _stopped: threading.Event = field(default_factory=threading.Event)
-    _watching: set[str] = field(default_factory=set)
-    _watching_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self, *, scheduled: bool = True) -> None:
-        """Start the background parts; `scheduled=False` leaves the scheduler off (tests, demo)."""
+        """Reconcile what a killed process left behind, then start the background parts.
+
+        `scheduled=False` leaves the scheduler off (tests, demo).
+        """
+        for report in reconcile_unfinished(self.settings, self.sessions, progress=log.info):
+            log.info("reconciled %s: %s", report.fix_id, report.message)
         resume_deploy_watches(self)
         if self.start_slack is not None:
             self.start_slack()
@@ -111,29 +150,8 @@ class Runtime:
             self.scheduler.start()
 
     def follow_deploy(self, fix_id: str) -> None:
-        """Watch the deploy of a pushed fix on the deploy pool, reporting in its thread."""
-        if not self.watch_deploys:
-            self.notifier.progress(fix_id, "pushed; the running bot (`agent run`) follows the deploy")
-            return
-        with self._watching_lock:
-            if fix_id in self._watching:
-                return
-            self._watching.add(fix_id)
-
-        def watch() -> None:
-            try:
-                follow_deploy(self.jobs, fix_id, partial(self.notifier.progress, fix_id))
-            except LifecycleError as exc:
-                log.info("deploy of %s was recorded elsewhere: %s", fix_id, exc)
-            except Exception:
-                log.exception("deploy watch of %s crashed", fix_id)
-                self.notifier.progress(fix_id, ":boom: the deploy watch crashed; see the bot's logs")
-            finally:
-                with self._watching_lock:
-                    self._watching.discard(fix_id)
-                self.notifier.proposal_changed(fix_id)
-
-        self.deploy_pool.submit(watch)
+        """Watch the deploy of a pushed fix, reporting in its thread."""
+        self.deploys.follow(fix_id, self.notifier)
 
     def scan(self, service: str) -> None:
         """One scheduled scan: new incidents become proposals, then the outbox posts them."""
@@ -166,7 +184,7 @@ class Runtime:
             executor = self.operations.executor
             if isinstance(executor, ThreadPoolExecutor):
                 executor.shutdown(wait=wait)
-        self.deploy_pool.shutdown(wait=False, cancel_futures=True)
+        self.deploys.pool.shutdown(wait=False, cancel_futures=True)
         release_scan_lease(self.sessions, self.owner)
         self.jobs.http.close()
 
@@ -178,6 +196,7 @@ class _Work:
     apply: ApplyFix
     revert: RevertFix
     scan: ScanService
+    on_pushed: OnPushed
 
 
 @dataclass(frozen=True)
@@ -217,18 +236,16 @@ def build_runtime(
     if migrate:
         upgrade_database(engine)
     sessions = make_session_factory(engine)
-    for report in reconcile_unfinished(settings, sessions, progress=log.info):
-        log.info("reconciled %s: %s", report.fix_id, report.message)
 
     http = http or httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True)
     jobs = JobContext(settings=settings, sessions=sessions, http=http)
     registry = CollectorRegistry()
     metrics = BotMetrics(registry, sessions)
     breaker = PipelineBreaker(sessions, settings)
-    holder: list[Runtime] = []
+    deploys = DeployWatches(jobs, ThreadPoolExecutor(4, thread_name_prefix="fixbot-deploy"), watch_deploys)
 
     def apply(fix_id: str, progress: Progress, /) -> ApplyReport:
-        return apply_fix(jobs, fix_id, progress, after_push=lambda done, _: holder[0].follow_deploy(done))
+        return apply_fix(jobs, fix_id, progress)
 
     def revert(fix_id: str, progress: Progress, /) -> ApplyReport:
         return revert_fix(jobs, fix_id, progress)
@@ -236,7 +253,7 @@ def build_runtime(
     def scan(service: str, progress: Progress, /) -> list[Incident]:
         return scan_and_propose(jobs, service, progress)
 
-    work = _Work(apply, revert, scan)
+    work = _Work(apply, revert, scan, deploys.follow)
     if settings.slack_enabled and not terminal:
         chat = _slack_chat(
             settings,
@@ -272,14 +289,12 @@ def build_runtime(
         registry=registry,
         metrics=metrics,
         scheduler=scheduler,
-        deploy_pool=ThreadPoolExecutor(4, thread_name_prefix="fixbot-deploy"),
+        deploys=deploys,
         web=create_web_app(checks=checks, registry=registry, extra_routes=routes),
         owner=f"fixbot-{uuid.uuid4().hex[:12]}",
         close_slack=chat.close,
         start_slack=chat.start,
-        watch_deploys=watch_deploys,
     )
-    holder.append(runtime)
     _register_jobs(runtime)
     return runtime
 
@@ -325,6 +340,7 @@ def _terminal_chat(
         breaker=breaker,
         metrics=metrics,
         trusted_actors=trusted_actors,
+        on_pushed=work.on_pushed,
     )
     idle = "disabled (no SLACK_BOT_TOKEN: the terminal stands in for Slack)"
     return _Chat(operations, notifier, {"slack": lambda: idle}, [])
@@ -357,6 +373,7 @@ def _slack_chat(
         apply_fix=work.apply,
         revert_fix=work.revert,
         scan_service=work.scan,
+        on_pushed=work.on_pushed,
         metrics=metrics,
         breaker=breaker,
     )
@@ -395,13 +412,7 @@ def _alertmanager_routes(
 def resume_deploy_watches(runtime: Runtime) -> list[str]:
     """Pushed fixes whose deploy nobody followed to the end (a restart) are watched again."""
     with runtime.sessions() as session:
-        fix_ids = list(
-            session.scalars(
-                select(Proposal.fix_id).where(
-                    Proposal.status == ProposalStatus.PUSHED.value, Proposal.deploy_status == ""
-                )
-            )
-        )
+        fix_ids = pushed_without_deploy_status(session)
     for fix_id in fix_ids:
         log.info("resuming the deploy watch of %s", fix_id)
         runtime.follow_deploy(fix_id)

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.render.views import StatusReport
 from core.settings import Settings
-from core.store.models import Proposal, SourceCursor, utcnow
+from core.store.models import SourceCursor, utcnow
+from core.store.overview import proposal_counts, recent_post_errors, source_cursors, unposted_count
 from fixes import breaker
 
 __all__ = [
@@ -131,19 +130,10 @@ def gather_status(
     """Collect the status report (read-only). `breaker_state` is read by the caller beforehand:
     on SQLite a second session opened inside this one would wait for it forever."""
     now = utcnow()
-    counts = dict(session.execute(select(Proposal.status, func.count()).group_by(Proposal.status)).all())
-    pending = session.scalar(
-        select(func.count())
-        .select_from(Proposal)
-        .where(Proposal.slack_ts == "", Proposal.status == "proposed")
-    )
-    post_errors: Sequence[tuple[str, str]] = session.execute(
-        select(Proposal.fix_id, Proposal.post_error)
-        .where(Proposal.post_error != "", Proposal.slack_ts == "")
-        .order_by(Proposal.id.desc())
-        .limit(5)
-    ).all()
-    cursors = {c.service: c for c in session.scalars(select(SourceCursor).order_by(SourceCursor.service))}
+    counts = proposal_counts(session)
+    pending = unposted_count(session)
+    post_errors = recent_post_errors(session)
+    cursors = {c.service: c for c in source_cursors(session)}
     sources = [_source_line(c, now) for c in cursors.values()]
     # Configured services that were never scanned still deserve a line: silence is not health.
     sources.extend(
@@ -168,7 +158,7 @@ def gather_status(
         approvers_configured=not unapproved and bool(settings.services or settings.slack.approvers),
         breaker_open=breaker_open,
         breaker_reason=breaker_reason,
-        pending_posts=int(pending or 0),
+        pending_posts=pending,
         post_errors=tuple(f"{fix_id}: {error}" for fix_id, error in post_errors),
         slack_errors=tuple(errors.recent()[-5:] if errors is not None else ()),
         sources=tuple(sources),

@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackClientError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.metrics import BotMetrics
-from bot.operations import ApplyFix, GroupMembers, Operations, RevertFix, ScanService
+from bot.operations import ApplyFix, GroupMembers, OnPushed, Operations, RevertFix, ScanService
 from bot.slack.client import SlackCalls
 from bot.slack.conversation import CommandRunner
 from bot.slack.dedupe import DeliveryLedger, delivery_key
@@ -95,7 +95,7 @@ def build_slack_app(
     operations: Operations,
     client: WebClient,
     *,
-    runner: CommandRunner | None = None,
+    runner: CommandRunner,
     metrics: BotMetrics | None = None,
     listener_executor: ThreadPoolExecutor | None = None,
 ) -> App:
@@ -118,16 +118,6 @@ def build_slack_app(
     except (BoltError, SlackClientError, OSError) as exc:
         log.warning("auth.test failed at startup (%s); bolt will retry on the first request", exc)
         app = make(verify_token=False)
-    if runner is None:
-        slack = SlackCalls(client, operations.errors, metrics)
-        identity = BotIdentity(client)
-        runner = CommandRunner(
-            operations,
-            slack,
-            ThreadPoolExecutor(HANDOFF_WORKERS, thread_name_prefix="slack-handoff"),
-            DeliveryLedger(operations.sessions),
-            bot_mention=identity.mention,
-        )
     ledger = runner.ledger
 
     @app.middleware
@@ -179,6 +169,7 @@ def build_slack_stack(
     apply_fix: ApplyFix,
     revert_fix: RevertFix,
     scan_service: ScanService,
+    on_pushed: OnPushed | None = None,
     registry: CollectorRegistry | None = None,
     metrics: BotMetrics | None = None,
     breaker: Breaker | None = None,
@@ -207,6 +198,7 @@ def build_slack_stack(
         breaker=breaker if breaker is not None else PipelineBreaker(sessions, settings),
         errors=errors,
         metrics=metrics,
+        on_pushed=on_pushed,
     )
     runner = CommandRunner(
         operations,

@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.operations import Origin
@@ -25,14 +24,15 @@ from bot.render.blocks import options_cut, proposal_message, text_message
 from bot.render.views import ProposalView
 from bot.slack.client import SlackCallError, SlackCalls
 from core.settings import Settings, UnknownService
-from core.store.lifecycle import POSTABLE
-from core.store.models import Incident, Proposal
+from core.store.lifecycle import POSTABLE, ProposalNotFound
+from core.store.models import Incident
+from core.store.outbox import claim_post, mark_posted, posted_at, release_post, unposted_fix_ids
+from core.store.proposals import get_proposal
 
 __all__ = ["Outbox", "ProposalPoster", "SlackNotifier"]
 
 log = logging.getLogger(__name__)
 
-_CLAIM_PREFIX = "posting:"
 _CLAIM_TIMEOUT_SECONDS = 300
 
 
@@ -65,47 +65,16 @@ class ProposalPoster:
     def post_pending(self, limit: int = 20) -> int:
         """Post up to `limit` proposals waiting in the outbox; returns how many were posted."""
         with self.sessions() as session:
-            fix_ids = list(
-                session.scalars(
-                    select(Proposal.fix_id)
-                    .where(
-                        Proposal.status.in_(POSTABLE),
-                        or_(Proposal.slack_ts == "", Proposal.slack_ts.like(f"{_CLAIM_PREFIX}%")),
-                    )
-                    .order_by(Proposal.id)
-                    .limit(limit)
-                )
-            )
+            fix_ids = unposted_fix_ids(session, POSTABLE, limit)
         return sum(1 for fix_id in fix_ids if self.post(fix_id))
 
     def _claim(self, fix_id: str) -> str | None:
-        now = int(self.clock())
-        token = f"{_CLAIM_PREFIX}{now:010d}"
-        stale = f"{_CLAIM_PREFIX}{now - _CLAIM_TIMEOUT_SECONDS:010d}"
         with self.sessions.begin() as session:
-            row = session.execute(
-                update(Proposal)
-                .where(
-                    Proposal.fix_id == fix_id,
-                    or_(
-                        Proposal.slack_ts == "",
-                        Proposal.slack_ts.like(f"{_CLAIM_PREFIX}%") & (Proposal.slack_ts < stale),
-                    ),
-                )
-                .values(slack_ts=token)
-                .returning(Proposal.id)
-                .execution_options(synchronize_session=False)
-            ).first()
-        return token if row is not None else None
+            return claim_post(session, fix_id, now=int(self.clock()), timeout_seconds=_CLAIM_TIMEOUT_SECONDS)
 
     def _release(self, fix_id: str, token: str, error: str) -> None:
         with self.sessions.begin() as session:
-            session.execute(
-                update(Proposal)
-                .where(Proposal.fix_id == fix_id, Proposal.slack_ts == token)
-                .values(slack_ts="", post_error=error[:2000])
-                .execution_options(synchronize_session=False)
-            )
+            release_post(session, fix_id, token, error)
 
     def post(self, fix_id: str) -> bool:
         """Post `fix_id` if it is not posted yet (and nobody else is posting it)."""
@@ -144,12 +113,7 @@ class ProposalPoster:
         ts = str(response["ts"])
         posted_channel = str(response.get("channel") or channel)
         with self.sessions.begin() as session:
-            session.execute(
-                update(Proposal)
-                .where(Proposal.fix_id == fix_id)
-                .values(slack_channel=posted_channel, slack_ts=ts, post_error="")
-                .execution_options(synchronize_session=False)
-            )
+            mark_posted(session, fix_id, posted_channel, ts)
         self._attach_diffs(view, posted_channel, ts)
         return True
 
@@ -172,8 +136,9 @@ class ProposalPoster:
 
     def _view(self, fix_id: str) -> ProposalView | None:
         with self.sessions() as session:
-            proposal = session.scalar(select(Proposal).where(Proposal.fix_id == fix_id))
-            if proposal is None:
+            try:
+                proposal = get_proposal(session, fix_id)
+            except ProposalNotFound:
                 return None
             incident = session.get(Incident, proposal.incident_id) if proposal.incident_id else None
             return ProposalView.of(proposal, incident)
@@ -181,12 +146,8 @@ class ProposalPoster:
     def location(self, fix_id: str) -> tuple[str, str] | None:
         """(channel, ts) of the posted message, or None when it is not posted."""
         with self.sessions() as session:
-            row = session.execute(
-                select(Proposal.slack_channel, Proposal.slack_ts).where(Proposal.fix_id == fix_id)
-            ).first()
-        if row is None or not row.slack_ts or row.slack_ts.startswith(_CLAIM_PREFIX):
-            return None
-        return row.slack_channel, row.slack_ts
+            where = posted_at(session, fix_id)
+        return None if where is None else (where.channel, where.ts)
 
     def refresh(self, fix_id: str) -> None:
         """Re-render the posted message in place (or post it if it never was)."""

@@ -15,15 +15,20 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.store.lifecycle import ProposalNotFound, audit
-from core.store.models import Proposal, utcnow
+from core.store.lifecycle import ProposalNotFound, ProposalStatus, audit
+from core.store.models import Incident, Proposal, utcnow
 
 __all__ = [
     "FIX_ID_PATTERN",
+    "approver_of",
     "create_proposal",
+    "fix_for_thread",
     "fix_id_for",
     "get_proposal",
+    "incident_of",
     "list_proposals",
+    "pushed_without_deploy_status",
+    "service_of",
 ]
 
 FIX_ID_PATTERN = re.compile(r"fix_\d{8}_\d{6}(?:_\d+)?")
@@ -89,3 +94,36 @@ def list_proposals(
     if service:
         query = query.where(Proposal.service == service)
     return list(session.scalars(query))
+
+
+def service_of(session: Session, fix_id: str) -> str | None:
+    """The service `fix_id` belongs to, or None when there is no such proposal."""
+    return session.scalar(select(Proposal.service).where(Proposal.fix_id == fix_id))
+
+
+def approver_of(session: Session, fix_id: str) -> str | None:
+    return session.scalar(select(Proposal.approver).where(Proposal.fix_id == fix_id))
+
+
+def incident_of(session: Session, fix_id: str) -> Incident | None:
+    """The incident `fix_id` was proposed for (None for manual proposals or an unknown fix id)."""
+    incident_id = session.scalar(select(Proposal.incident_id).where(Proposal.fix_id == fix_id))
+    return session.get(Incident, incident_id) if incident_id else None
+
+
+def fix_for_thread(session: Session, channel: str, thread_ts: str) -> str | None:
+    """The fix id whose proposal message starts the thread `thread_ts` in `channel`."""
+    return session.scalar(
+        select(Proposal.fix_id).where(Proposal.slack_channel == channel, Proposal.slack_ts == thread_ts)
+    )
+
+
+def pushed_without_deploy_status(session: Session) -> list[str]:
+    """Pushed fixes whose deploy nobody followed to an end (the bot restarted while watching)."""
+    return list(
+        session.scalars(
+            select(Proposal.fix_id).where(
+                Proposal.status == ProposalStatus.PUSHED.value, Proposal.deploy_status == ""
+            )
+        )
+    )

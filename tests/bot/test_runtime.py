@@ -72,3 +72,34 @@ def test_health_is_unhealthy_while_the_scheduler_is_off(runtime: Runtime) -> Non
     assert "not running" in body["scheduler"]
     runtime.start()
     assert 200 == _get(runtime.web, "/health").status_code
+
+
+def test_start_not_assembly_settles_what_a_killed_process_left(tmp_path: Path) -> None:
+    """build_runtime starts nothing; start() reconciles an apply a killed process left `applying`."""
+    from core.store.db import make_engine, make_session_factory, upgrade_database
+    from core.store.models import utcnow
+    from core.store.proposals import create_proposal, get_proposal
+
+    config = tmp_path / "agent.toml"
+    config.write_text('data_dir = "data"\n')
+    settings = load_settings(config, environ={})
+    settings.data_dir.mkdir(parents=True)
+    engine = make_engine(settings.database_url)
+    upgrade_database(engine)
+    sessions = make_session_factory(engine)
+    with sessions.begin() as session:
+        fix_id = create_proposal(session, service="retired", now=utcnow(), status="applying").fix_id
+
+    def status() -> str:
+        with sessions() as session:
+            return get_proposal(session, fix_id).status
+
+    runtime = build_runtime(settings, engine=engine, terminal=True, out=sys.stdout, migrate=False)
+    try:
+        assert "applying" == status()
+        runtime.start(scheduled=False)
+        assert "failed" == status()
+        with sessions() as session:
+            assert "no longer configured" in get_proposal(session, fix_id).failure_reason
+    finally:
+        runtime.stop(wait=True)
