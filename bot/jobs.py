@@ -16,14 +16,13 @@ from pathlib import Path
 
 import dspy
 import httpx
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings
 from core.store.incidents import get_incident, mark_fix_deployed, mark_fixing, mark_proposed
-from core.store.lifecycle import LifecycleError, ProposalStatus, audit, transition
-from core.store.models import AuditEvent, Incident, Proposal, utcnow
-from core.store.proposals import get_proposal
+from core.store.lifecycle import LifecycleError, ProposalStatus, audit, last_actor, transition
+from core.store.models import Incident, Proposal, utcnow
+from core.store.proposals import get_proposal, incident_of, waiting_since_before
 from fixes.deploy_watch import DeployOutcome, decide_after_deploy, record_deploy_outcome, watch_deploy
 from fixes.generate import propose_fix
 from fixes.learning import load_latest_program
@@ -142,11 +141,7 @@ def apply_fix(ctx: JobContext, fix_id: str, progress: Progress) -> ApplyReport:
 def revert_fix(ctx: JobContext, fix_id: str, progress: Progress) -> ApplyReport:
     """Revert a pushed fix on behalf of whoever asked for it last (the audit row names them)."""
     with ctx.sessions() as session:
-        actor = session.scalar(
-            select(AuditEvent.actor)
-            .where(AuditEvent.fix_id == fix_id, AuditEvent.action == "revert_requested")
-            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        )
+        actor = last_actor(session, fix_id, "revert_requested")
     return run_revert(ctx.settings, ctx.sessions, fix_id, actor=actor or "bot", progress=progress)
 
 
@@ -226,13 +221,7 @@ def expire_stale_proposals(ctx: JobContext) -> list[str]:
     cutoff = ctx.now() - timedelta(seconds=ctx.settings.apply.proposal_ttl_seconds)
     waiting = (ProposalStatus.PROPOSED, ProposalStatus.FAILED)
     with ctx.sessions() as session:
-        candidates = list(
-            session.scalars(
-                select(Proposal.fix_id).where(
-                    Proposal.status.in_([s.value for s in waiting]), Proposal.created_at < cutoff
-                )
-            )
-        )
+        candidates = waiting_since_before(session, waiting, cutoff)
     expired: list[str] = []
     for fix_id in candidates:
         try:
@@ -254,8 +243,6 @@ def expire_stale_proposals(ctx: JobContext) -> list[str]:
 
 def _mark_incident(ctx: JobContext, fix_id: str, mark: Callable[[Session, Incident], None]) -> None:
     with ctx.sessions.begin() as session:
-        proposal = session.scalar(select(Proposal).where(Proposal.fix_id == fix_id))
-        if proposal is not None and proposal.incident_id is not None:
-            incident = get_incident(session, proposal.incident_id)
-            if incident is not None:
-                mark(session, incident)
+        incident = incident_of(session, fix_id)
+        if incident is not None:
+            mark(session, incident)

@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.store.models import Proposal
+from core.store.overview import proposal_counts
 
 __all__ = ["BotMetrics"]
 
@@ -27,9 +26,7 @@ class _ProposalsByStatus(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily("fixbot_proposals", "Proposals by status.", labels=["status"])
         with self._sessions() as session:
-            for status, count in session.execute(
-                select(Proposal.status, func.count()).group_by(Proposal.status)
-            ).all():
+            for status, count in proposal_counts(session).items():
                 family.add_metric([status], count)
         yield family
 

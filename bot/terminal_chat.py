@@ -11,14 +11,14 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.commands import parse_command
 from bot.operations import Operations, Origin
 from bot.render.text import plain, render_proposal
 from bot.render.views import ProposalView
-from core.store.models import Incident, Proposal
+from core.store.models import Incident
+from core.store.proposals import all_proposals, status_of
 
 __all__ = ["TerminalChat", "TerminalNotifier"]
 
@@ -45,7 +45,7 @@ class TerminalNotifier:
 
     def proposal_changed(self, fix_id: str) -> None:
         with self.sessions() as session:
-            status = session.scalar(select(Proposal.status).where(Proposal.fix_id == fix_id))
+            status = status_of(session, fix_id)
         self._print(f"  [{fix_id}] status: {status}")
 
     def say(self, origin: Origin | None, text: str) -> None:
@@ -54,11 +54,11 @@ class TerminalNotifier:
     def mark_all_shown(self) -> None:
         """Existing proposals are not "new": call once before the chat starts."""
         with self.sessions() as session:
-            self._shown = set(session.scalars(select(Proposal.fix_id)))
+            self._shown = {p.fix_id for p in all_proposals(session)}
 
     def new_proposals(self) -> None:
         with self.sessions() as session:
-            rows = session.scalars(select(Proposal).order_by(Proposal.id)).all()
+            rows = all_proposals(session)
             views = []
             for proposal in rows:
                 if self._shown is not None and proposal.fix_id in self._shown:

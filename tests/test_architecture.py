@@ -66,3 +66,22 @@ def test_only_settings_reads_the_environment() -> None:
                 ):
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+def test_the_application_builds_no_queries() -> None:
+    """bot/ passes sessions around but every query is a named function in core/store."""
+    allowed = {"sqlalchemy": {"Engine"}, "sqlalchemy.orm": {"Session", "sessionmaker"}}
+    offenders = []
+    for path in _modules("bot"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sqlalchemy"):
+                extra = {a.name for a in node.names} - allowed.get(node.module, set())
+                if extra:
+                    offenders.append(f"{path.relative_to(ROOT)}: {node.module} {sorted(extra)}")
+            elif isinstance(node, ast.Import):
+                offenders.extend(
+                    f"{path.relative_to(ROOT)}: import {a.name}"
+                    for a in node.names
+                    if a.name.startswith("sqlalchemy")
+                )
+    assert offenders == []

@@ -44,6 +44,7 @@ __all__ = [
     "TransitionResult",
     "approve",
     "audit",
+    "last_actor",
     "reject",
     "transition",
 ]
@@ -322,4 +323,13 @@ def reject(session: Session, fix_id: str, *, actor: str, reason: str = "") -> Tr
         expected=(S.PROPOSED, S.FAILED),
         evidence={"reason": reason},
         values={"rejected_by": actor, "reject_reason": reason, "outcome": "rejected"},
+    )
+
+
+def last_actor(session: Session, fix_id: str, action: str) -> str | None:
+    """Who last recorded `action` on `fix_id` (the audit trail names them), or None."""
+    return session.scalar(
+        select(AuditEvent.actor)
+        .where(AuditEvent.fix_id == fix_id, AuditEvent.action == action)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
     )

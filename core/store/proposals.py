@@ -20,6 +20,7 @@ from core.store.models import Incident, Proposal, utcnow
 
 __all__ = [
     "FIX_ID_PATTERN",
+    "all_proposals",
     "approver_of",
     "create_proposal",
     "fix_for_thread",
@@ -29,6 +30,8 @@ __all__ = [
     "list_proposals",
     "pushed_without_deploy_status",
     "service_of",
+    "status_of",
+    "waiting_since_before",
 ]
 
 FIX_ID_PATTERN = re.compile(r"fix_\d{8}_\d{6}(?:_\d+)?")
@@ -125,5 +128,23 @@ def pushed_without_deploy_status(session: Session) -> list[str]:
             select(Proposal.fix_id).where(
                 Proposal.status == ProposalStatus.PUSHED.value, Proposal.deploy_status == ""
             )
+        )
+    )
+
+
+def status_of(session: Session, fix_id: str) -> str | None:
+    return session.scalar(select(Proposal.status).where(Proposal.fix_id == fix_id))
+
+
+def all_proposals(session: Session) -> list[Proposal]:
+    """Every proposal, oldest first (the terminal chat shows what is new since it started)."""
+    return list(session.scalars(select(Proposal).order_by(Proposal.id)))
+
+
+def waiting_since_before(session: Session, statuses: Sequence[str], cutoff: datetime) -> list[str]:
+    """Fix ids in `statuses` created before `cutoff` (candidates for expiry)."""
+    return list(
+        session.scalars(
+            select(Proposal.fix_id).where(Proposal.status.in_(list(statuses)), Proposal.created_at < cutoff)
         )
     )
