@@ -26,10 +26,9 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.store.models import ProcessedEvent
+from core.store.deliveries import claim_delivery
 
 __all__ = ["DeliveryLedger", "delivery_key"]
 
@@ -79,10 +78,7 @@ class DeliveryLedger:
 
     def claim(self, key: str, kind: str) -> bool:
         """Record `key` durably; False when it was already recorded (do not process again)."""
-        try:
-            with self._sessions.begin() as session:
-                session.add(ProcessedEvent(key=key, kind=kind))
-        except IntegrityError:
-            log.info("delivery %s was already processed; skipping", key)
-            return False
-        return True
+        if claim_delivery(self._sessions, key, kind):
+            return True
+        log.info("delivery %s was already processed; skipping", key)
+        return False
