@@ -33,6 +33,7 @@ __all__ = [
     "ConfigError",
     "DetectorThresholds",
     "LLMSettings",
+    "PhoenixTarget",
     "RailwayTarget",
     "Secrets",
     "ServiceSettings",
@@ -118,6 +119,21 @@ class RailwayTarget(_Section):
     )
 
 
+class PhoenixTarget(_Section):
+    """Where a service's LLM traces live in Arize Phoenix (`phoenix:project=NAME` sources)."""
+
+    endpoint: str = Field(
+        "http://127.0.0.1:6006", pattern=r"^https?://", json_schema_extra={"example": '"http://phoenix:6006"'}
+    )
+    # The first read (and a read after a long outage) looks back this far.
+    lookback_seconds: Duration = Field(3600, json_schema_extra={"example": '"1h"'})
+    # A span is "slower than usual" at slow_factor × its own average latency, and at least
+    # slow_min_ms, once min_samples spans of its kind and name were seen.
+    slow_factor: float = Field(3.0, gt=1, json_schema_extra={"example": "3"})
+    slow_min_ms: float = Field(1000, ge=0, json_schema_extra={"example": "1000"})
+    min_samples: int = Field(20, ge=1, json_schema_extra={"example": "20"})
+
+
 _DEFAULT_DENIED = (
     ".git/**",
     ".github/**",
@@ -165,15 +181,16 @@ class ServiceSettings(_Section):
     scan_interval_seconds: float | None = Field(None, ge=10, json_schema_extra={"example": '"5m"'})
     thresholds: DetectorThresholds = Field(default_factory=DetectorThresholds)
     railway: RailwayTarget = Field(default_factory=RailwayTarget)
+    phoenix: PhoenixTarget = Field(default_factory=PhoenixTarget)
 
     @field_validator("source")
     @classmethod
     def _known_source(cls, value: str) -> str:
         kind, sep, rest = value.partition(":")
-        if not sep or kind not in {"file", "railway", "loki", "cmd"} or not rest.strip():
+        if not sep or kind not in {"file", "railway", "loki", "cmd", "phoenix"} or not rest.strip():
             raise ValueError(
                 "expected file:PATH, railway:deployment=ID | railway:environment=ID, "
-                "loki:URL?query=LOGQL or cmd:COMMAND"
+                "loki:URL?query=LOGQL, phoenix:project=NAME or cmd:COMMAND"
             )
         return value
 
@@ -273,6 +290,7 @@ class Secrets:
     railway_token: SecretStr | None = None
     railway_api_token: SecretStr | None = None
     alertmanager_token: SecretStr | None = None
+    phoenix_api_key: SecretStr | None = None
 
     def masked(self) -> dict[str, str]:
         """Name → "set (xoxb-…)" or "not set", for `agent config check`."""
@@ -292,6 +310,7 @@ _SECRET_ENV = {
     "railway_token": "RAILWAY_TOKEN",
     "railway_api_token": "RAILWAY_API_TOKEN",
     "alertmanager_token": "ALERTMANAGER_TOKEN",
+    "phoenix_api_key": "PHOENIX_API_KEY",
 }
 
 

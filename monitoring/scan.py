@@ -63,6 +63,7 @@ def open_service_source(
         client=client,
         railway_endpoint=service.railway.endpoint,
         railway_secrets=settings.secrets,
+        phoenix=service.phoenix,
     )
 
 

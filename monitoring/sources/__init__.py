@@ -1,4 +1,4 @@
-"""Log sources: `file:`, `railway:`, `loki:`, `cmd:`. Only these modules do I/O in `monitoring`.
+"""Log sources: `file:`, `railway:`, `loki:`, `phoenix:`, `cmd:`. Only these modules do I/O in `monitoring`.
 
 `open_source(spec, ...)` builds the right one from a service's `source` setting. See
 `monitoring.sources.base` for the read contract and the error tree.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import httpx
 
-from core.settings import Secrets
+from core.settings import PhoenixTarget, Secrets
 from monitoring.sources.base import (
     Batch,
     LogSource,
@@ -21,6 +21,7 @@ from monitoring.sources.base import (
 from monitoring.sources.command import CommandSource
 from monitoring.sources.file import FileSource
 from monitoring.sources.loki import LokiSource
+from monitoring.sources.phoenix import LatencyRule, PhoenixSource
 from monitoring.sources.railway import RailwaySource
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "FileSource",
     "LogSource",
     "LokiSource",
+    "PhoenixSource",
     "RailwaySource",
     "SourceAuthError",
     "SourceBadResponse",
@@ -46,6 +48,7 @@ def open_source(
     railway_endpoint: str = "https://backboard.railway.com/graphql/v2",
     railway_secrets: Secrets | None = None,
     command_timeout: float = 60.0,
+    phoenix: PhoenixTarget | None = None,
 ) -> LogSource:
     """The source for `spec`; `ValueError` names the expected shapes when the spec is malformed."""
     kind, _, rest = spec.partition(":")
@@ -53,11 +56,13 @@ def open_source(
         return FileSource(rest)
     if kind == "cmd" and rest:
         return CommandSource(spec, timeout=command_timeout)
-    if kind in {"railway", "loki"}:
+    if kind in {"railway", "loki", "phoenix"}:
         if client is None:
             raise ValueError(f"source {spec!r} needs an HTTP client")
         if kind == "loki":
             return LokiSource(spec, client=client)
+        if kind == "phoenix":
+            return _phoenix(spec, client, phoenix or PhoenixTarget(), railway_secrets or Secrets())
         return RailwaySource(
             spec,
             client=client,
@@ -66,5 +71,17 @@ def open_source(
         )
     raise ValueError(
         f"unknown log source {spec!r}: expected file:PATH, railway:deployment=ID, "
-        "railway:environment=ID, loki:URL?query=LOGQL or cmd:COMMAND"
+        "railway:environment=ID, loki:URL?query=LOGQL, phoenix:project=NAME or cmd:COMMAND"
+    )
+
+
+def _phoenix(spec: str, client: httpx.Client, target: PhoenixTarget, secrets: Secrets) -> PhoenixSource:
+    key = secrets.phoenix_api_key
+    return PhoenixSource(
+        spec,
+        client=client,
+        endpoint=target.endpoint,
+        api_key=key.get_secret_value() if key else None,
+        lookback_seconds=target.lookback_seconds,
+        rule=LatencyRule(target.slow_factor, target.slow_min_ms, target.min_samples),
     )

@@ -7,10 +7,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["Failure", "LocalServer", "Reply", "Request"]
+__all__ = ["Failure", "FakeServer", "LocalServer", "Reply", "Request"]
 
 
 @dataclass(frozen=True)
@@ -110,3 +110,31 @@ class LocalServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class FakeServer:
+    """What a fake built on `LocalServer` shares: a context manager, its URL, its requests, failures.
+
+    Subclasses set `self._server = LocalServer(self._handle)` in `__init__`.
+    """
+
+    _server: LocalServer
+
+    def __enter__(self) -> Self:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.stop()
+
+    @property
+    def url(self) -> str:
+        return self._server.base_url
+
+    @property
+    def requests(self) -> list[Request]:
+        return self._server.requests
+
+    def fail_next(self, *failures: Failure) -> None:
+        """Answer the next requests with these failures, in order."""
+        self._server.fail_next(*failures)
