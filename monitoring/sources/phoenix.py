@@ -410,7 +410,20 @@ class PhoenixSource:
         params = {"limit": str(max(1, min(limit, PAGE_LIMIT))), "start_time": since}
         if drain and drain.get("page"):
             params["cursor"] = str(drain["page"])
-        body = self._get(params)
+        notes: list[str] = []
+        try:
+            body = self._get(params)
+        except SourceBadResponse as exc:
+            if "cursor" not in params or "Invalid cursor" not in str(exc):
+                raise
+            # The server no longer takes the stored page (e.g. it was upgraded mid-walk): walk again
+            # from the newest span down to the mark rather than fail on every scan from now on.
+            notes.append(
+                f"phoenix: the stored page cursor was refused ({exc}); walking again from the newest span"
+            )
+            drain, since = None, (now - self.lookback).isoformat()
+            params = {"limit": params["limit"], "start_time": since}
+            body = self._get(params)
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             raise SourceBadResponse(f"phoenix: the answer has no data list: {str(body)[:200]}")
         fresh: list[tuple[int, dict[str, Any]]] = []
@@ -427,6 +440,6 @@ class PhoenixSource:
         next_page = body.get("next_cursor")
         lines = [span_line(span, self.project, latency, self.rule) for _, span in reversed(fresh)]
         if reached or not next_page or not fresh:
-            return Batch(lines, {"hwm": head, "latency": latency})
+            return Batch(lines, {"hwm": head, "latency": latency}, notes=notes)
         state = {"head": head, "page": str(next_page), "since": since}
-        return Batch(lines, {"hwm": hwm, "drain": state, "latency": latency}, more=True)
+        return Batch(lines, {"hwm": hwm, "drain": state, "latency": latency}, more=True, notes=notes)

@@ -143,6 +143,21 @@ def test_pages_are_read_once_oldest_first_and_resume_after_a_restart(
     )
 
 
+def test_a_refused_page_cursor_restarts_the_walk(phoenix: FakePhoenix, http: httpx.Client) -> None:
+    """A stored next_cursor the server no longer accepts is not a dead end: the walk starts again."""
+    for i in range(3):
+        phoenix.add_span(f"s{i}", project="support-bot", start=NOW - timedelta(minutes=5))
+    stale = {"hwm": 1, "drain": {"head": 3, "page": "bm90IGEgY3Vyc29y", "since": NOW.isoformat()}}
+    batch = _source(phoenix, http).read(stale, 10)
+    assert (["s1", "s2"], {"hwm": 3}) == (
+        _names([line.text for line in batch.lines]),
+        {k: v for k, v in batch.cursor.items() if k != "latency"},
+    )
+    [note] = batch.notes
+    assert "Invalid cursor" in note
+    assert "cursor" not in phoenix.requests[-1].query
+
+
 def test_first_read_looks_back_only_the_window_and_pages_are_capped(
     phoenix: FakePhoenix, http: httpx.Client
 ) -> None:
@@ -375,6 +390,16 @@ def test_settings_accept_a_phoenix_service(tmp_path: Path) -> None:
     assert settings.secrets.phoenix_api_key is not None
     assert KEY == settings.secrets.phoenix_api_key.get_secret_value()
     assert KEY not in repr(settings.secrets)
+
+
+def test_example_configuration_shows_a_phoenix_service() -> None:
+    """agent.example.toml has a Phoenix service with its endpoint; the key is not in the file."""
+    example = Path(__file__).resolve().parents[2] / "agent.example.toml"
+    [service] = [s for s in load_settings(example, environ={}).services if s.source.startswith("phoenix:")]
+    assert ("support-bot", "http://phoenix.railway.internal:6006") == (
+        parse_spec(service.source),
+        service.phoenix.endpoint,
+    )
 
 
 def _service(tmp_path: Path, url: str, key: str | None) -> tuple[Settings, ServiceSettings]:
