@@ -43,7 +43,7 @@ from urllib.parse import quote
 
 import httpx
 
-from monitoring.events import RawLine, parse_timestamp
+from monitoring.events import MAX_LINE_CHARS, RawLine, parse_timestamp
 from monitoring.redact import redact
 from monitoring.sources.base import (
     Batch,
@@ -282,10 +282,23 @@ def span_line(
     else:
         record |= {"level": "info", "message": f"{kind} span {name} {fields['status_code'].lower()}"}
     return RawLine(
-        json.dumps({**fields, **record}, default=str),
+        _fitted({**fields, **record}),
         timestamp=parse_timestamp(span.get("end_time")),
         level=record["level"],
     )
+
+
+def _fitted(record: dict[str, Any]) -> str:
+    """The record as one JSON line short enough that the parser never cuts it (cut JSON is not JSON)."""
+    text = json.dumps(record, default=str, ensure_ascii=False)
+    while len(text) > MAX_LINE_CHARS and record.get("traceback"):
+        # Keep the traceback's end: the innermost frames and the exception line.
+        over = len(text) - MAX_LINE_CHARS
+        traceback = str(record["traceback"])
+        cut = traceback[max(over + 64, len(traceback) // 4) :]
+        record["traceback"] = cut.partition("\n")[2] or cut  # whole lines only
+        text = json.dumps(record, default=str, ensure_ascii=False)
+    return text
 
 
 def _error_record(span: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -295,11 +308,15 @@ def _error_record(span: Mapping[str, Any], where: str) -> dict[str, Any]:
     if stacktrace.strip():
         # OpenTelemetry's Python SDK records `traceback.format_exception` text: the parser folds
         # it like a logged traceback, so the fingerprint is the exception type and the own frames.
-        record["traceback"] = redact(stacktrace.strip("\n")[-_MAX_TRACEBACK:])
+        # A payload dumped into an exception message must not crowd out the frames; `_fitted`
+        # then drops whole lines from the top if the record is still too long.
+        lines = [line[: _MAX_TEXT * 2] for line in stacktrace.strip("\n").splitlines()]
+        record["traceback"] = redact("\n".join(lines)[-_MAX_TRACEBACK:])
     if kind and not stacktrace.strip():
         detail = f"{kind}: {message}" if message else kind
     else:
-        detail = message or status or "status ERROR"
+        exception_line = next((x for x in reversed(stacktrace.splitlines()) if x[:1].strip()), "")
+        detail = message or status or exception_line or "status ERROR"
     first = detail.strip().splitlines()[0] if detail.strip() else "status ERROR"
     record["message"] = f"{where} failed: {_one_line(first, _MAX_TEXT)}"
     if kind:

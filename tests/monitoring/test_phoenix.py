@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.settings import PhoenixTarget, Secrets, ServiceSettings, Settings, load_settings
 from core.store.cursors import source_health
 from core.store.incidents import list_incidents
-from monitoring.events import RawLine, parse_lines
+from monitoring.events import MAX_LINE_CHARS, RawLine, parse_lines
 from monitoring.scan import run_scan
 from monitoring.sources import (
     PhoenixSource,
@@ -318,6 +318,29 @@ def test_any_span_becomes_exactly_one_parseable_event(
     line = span_line(span, "p", {})
     assert "\n" not in json.loads(line.text)["message"]
     assert 1 == len(list(parse_lines([line])))
+
+
+def test_a_huge_stacktrace_keeps_the_line_whole() -> None:
+    """A 200 KB stacktrace full of quotes and non-ASCII is shortened from the top, never cut mid-JSON."""
+    frames = [(f"/app/deep/mod_é{i}.py", i, f"level_{i}") for i in range(3000)]
+    stacktrace = python_traceback("RecursionError", 'too deep: "☃" ' * 2000, frames)
+    span = _span(
+        "recurse",
+        "CHAIN",
+        status="ERROR",
+        events=[
+            {
+                "name": "exception",
+                "attributes": {"exception.type": "RecursionError", "exception.stacktrace": stacktrace},
+            }
+        ],
+    )
+    line = span_line(span, "p", {})
+    [event] = list(parse_lines([line]))
+    assert len(line.text) <= MAX_LINE_CHARS
+    assert ("RecursionError", "level_2999") == (event.exception_type, event.frames[-1].function)
+    assert event.traceback.lstrip().startswith(("File ", "..."))  # whole lines only
+    assert event.message.startswith('CHAIN span recurse (trace t1) failed: RecursionError: too deep: "☃"')
 
 
 def test_secrets_in_span_text_are_redacted_at_the_source(phoenix: FakePhoenix, http: httpx.Client) -> None:
