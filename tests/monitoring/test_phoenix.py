@@ -15,10 +15,19 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.settings import PhoenixTarget, Secrets, ServiceSettings, Settings, load_settings
+from core.settings import (
+    DetectorThresholds,
+    PhoenixTarget,
+    Secrets,
+    ServiceSettings,
+    Settings,
+    load_settings,
+)
 from core.store.cursors import source_health
 from core.store.incidents import list_incidents
+from monitoring.detect import DetectorState
 from monitoring.events import MAX_LINE_CHARS, RawLine, parse_lines
+from monitoring.pipeline import analyze
 from monitoring.scan import run_scan
 from monitoring.sources import (
     PhoenixSource,
@@ -341,6 +350,36 @@ def test_a_huge_stacktrace_keeps_the_line_whole() -> None:
     assert ("RecursionError", "level_2999") == (event.exception_type, event.frames[-1].function)
     assert event.traceback.lstrip().startswith(("File ", "..."))  # whole lines only
     assert event.message.startswith('CHAIN span recurse (trace t1) failed: RecursionError: too deep: "☃"')
+
+
+def test_span_events_reach_the_detectors(phoenix: FakePhoenix, http: httpx.Client) -> None:
+    """Repeated failures, two cut outputs and one slow call become the anomalies a log would give."""
+    start = NOW - timedelta(minutes=14)
+    cut = {"llm.model_name": "gpt-4o", "gen_ai.response.finish_reasons": ["length"]}
+    for i in range(20):
+        phoenix.add_span("search", project="support-bot", kind="TOOL", start=start + timedelta(seconds=i))
+    for i in range(3):
+        phoenix.add_error_span(
+            "tool_call",
+            project="support-bot",
+            kind="TOOL",
+            start=start + timedelta(minutes=1 + i),
+            exc_type="ValueError",
+            message=f"bad order {i}",
+            stacktrace=python_traceback("ValueError", f"bad order {i}", FRAMES),
+        )
+        phoenix.add_span(
+            "summarize", project="support-bot", start=start + timedelta(minutes=2), attributes=cut
+        )
+    phoenix.add_span("search", project="support-bot", kind="TOOL", start=NOW, duration_ms=4000)
+    texts, _, _ = _drain(_source(phoenix, http), {}, 1000)
+    anomalies = analyze([RawLine(text) for text in texts], DetectorThresholds(), DetectorState(), now=NOW)
+    found = sorted((a.kind, a.title.split(" (trace")[0]) for a in anomalies.anomalies)
+    assert [
+        ("error_pattern", "ValueError: TOOL span tool_call"),
+        ("performance", "LLM span summarize"),
+        ("performance", "TOOL span search"),
+    ] == found
 
 
 def test_secrets_in_span_text_are_redacted_at_the_source(phoenix: FakePhoenix, http: httpx.Client) -> None:
