@@ -33,6 +33,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -124,9 +125,11 @@ def _one_line(value: object, limit: int) -> str:
 def _number(value: object) -> int | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):  # json.loads accepts NaN and Infinity
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value.strip())
     return None
 
@@ -143,7 +146,8 @@ def _reasons_in_output(value: object) -> list[str]:
         return []
     found: list[str] = []
     for key in ("choices", "candidates"):
-        for choice in data.get(key) or []:
+        choices = data.get(key)
+        for choice in choices if isinstance(choices, list) else []:
             if isinstance(choice, dict):
                 reason = choice.get("finish_reason") or choice.get("finishReason")
                 if isinstance(reason, str):
@@ -186,13 +190,17 @@ def _exception(events: object) -> tuple[str, str, str]:
     return str(last.get("type") or ""), str(last.get("message") or ""), str(last.get("stacktrace") or "")
 
 
+def _mapping(value: object) -> Mapping[str, Any]:
+    # Hostile input: a field that should be an object but is not reads as empty.
+    return value if isinstance(value, dict) else {}
+
+
 def _first(attributes: Mapping[str, Any], *keys: str) -> Any:
     return next((attributes[k] for k in keys if attributes.get(k) not in (None, "")), None)
 
 
 def _span_fields(span: Mapping[str, Any], project: str) -> dict[str, Any]:
-    attributes = span.get("attributes") or {}
-    context = span.get("context") or {}
+    attributes, context = _mapping(span.get("attributes")), _mapping(span.get("context"))
     fields: dict[str, Any] = {
         "span_name": _one_line(span.get("name") or "?", _MAX_NAME),
         "span_kind": _one_line(span.get("span_kind") or "UNKNOWN", 40).upper(),
@@ -252,7 +260,7 @@ def span_line(
     if took is not None:
         fields["span_latency_ms"] = round(took, 1)
     record: dict[str, Any] = {"logger": f"phoenix.{kind.lower()}", "timestamp": span.get("end_time")}
-    reasons = finish_reasons(span.get("attributes") or {})
+    reasons = finish_reasons(_mapping(span.get("attributes")))
     cut = next((r for r in reasons if r.lower() in TRUNCATING_FINISH_REASONS), None)
     usual = None
     if fields["status_code"] != "ERROR" and kind in _TIMED_KINDS:
@@ -415,7 +423,7 @@ class PhoenixSource:
     def read(self, cursor: dict[str, Any], limit: int) -> Batch:
         """The next page of spans above the mark, oldest first; failures raise `SourceError` only."""
         hwm = cursor.get("hwm")
-        hwm = int(hwm) if isinstance(hwm, int | str) and str(hwm).isdigit() else None
+        hwm = hwm if isinstance(hwm, int) and not isinstance(hwm, bool) else None
         drain = cursor.get("drain") if isinstance(cursor.get("drain"), dict) else None
         latency: dict[str, list[float]] = {
             str(k): [float(v[0]), float(v[1])]

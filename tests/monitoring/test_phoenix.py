@@ -306,8 +306,34 @@ def test_latency_needs_samples_and_a_floor() -> None:
 @settings(max_examples=200, deadline=None)
 @given(
     attributes=st.dictionaries(
-        st.text(max_size=30),
-        st.one_of(st.none(), st.booleans(), st.integers(), st.text(), st.lists(st.text(), max_size=3)),
+        st.one_of(
+            st.sampled_from(
+                [
+                    "llm.model_name",
+                    "llm.token_count.prompt",
+                    "llm.token_count.completion",
+                    "output.value",
+                    "gen_ai.response.finish_reasons",
+                    "llm.output_messages.0.message.finish_reason",
+                ]
+            ),
+            st.text(max_size=30),
+        ),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(),
+            st.floats(),
+            st.text(),
+            st.lists(st.text(), max_size=3),
+            st.builds(
+                json.dumps,
+                st.dictionaries(
+                    st.sampled_from(["choices", "candidates", "stop_reason", "incomplete_details"]),
+                    st.one_of(st.text(), st.integers(), st.lists(st.dictionaries(st.text(), st.text()))),
+                ),
+            ),
+        ),
     ),
     events=st.lists(
         st.dictionaries(
@@ -380,6 +406,40 @@ def test_span_events_reach_the_detectors(phoenix: FakePhoenix, http: httpx.Clien
         ("performance", "LLM span summarize"),
         ("performance", "TOOL span search"),
     ] == found
+
+
+_ANY_JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text()),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=10), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional=dict.fromkeys(
+            (
+                "name",
+                "context",
+                "span_kind",
+                "start_time",
+                "end_time",
+                "status_code",
+                "status_message",
+                "attributes",
+                "events",
+            ),
+            _ANY_JSON,
+        ),
+    )
+)
+def test_any_span_shape_becomes_one_event(span: dict[str, Any]) -> None:
+    """Whatever types a span's fields hold, it is one event; the scan never raises on it."""
+    assert 1 == len(list(parse_lines([span_line(span, "p", {})])))
 
 
 def test_secrets_in_span_text_are_redacted_at_the_source(phoenix: FakePhoenix, http: httpx.Client) -> None:
