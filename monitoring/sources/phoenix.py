@@ -454,8 +454,9 @@ class PhoenixSource:
         fresh: list[tuple[int, dict[str, Any]]] = []
         reached = False
         for span in body["data"]:
-            if not isinstance(span, dict) or not isinstance(span.get("context"), dict):
-                raise SourceBadResponse(f"phoenix: a span has no context: {str(span)[:200]}")
+            if not isinstance(span, dict):
+                raise SourceBadResponse(f"phoenix: a span is not an object: {str(span)[:200]}")
+            # Only the id orders spans; any other odd field is read leniently by span_line.
             rowid = span_rowid(span.get("id"))
             if hwm is not None and rowid <= hwm:
                 reached = True  # newest first: everything from here on was read before

@@ -471,8 +471,16 @@ def test_http_failures_are_source_errors(phoenix: FakePhoenix, http: httpx.Clien
         source.read({}, 10)
     with pytest.raises(SourceBadResponse, match="project 'nope' not found"):
         PhoenixSource("phoenix:project=nope", client=http, endpoint=phoenix.url).read({}, 10)
-    phoenix.fail_next(Failure(200, b"<html>"))
+    phoenix.fail_next(
+        Failure(200, b"<html>"),
+        Failure(200, b'{"spans": []}'),
+        Failure(200, b'{"data": [{"name": "x", "id": ""}], "next_cursor": null}'),
+    )
     with pytest.raises(SourceBadResponse, match="not JSON"):
+        source.read({}, 10)
+    with pytest.raises(SourceBadResponse, match="no data list"):
+        source.read({}, 10)
+    with pytest.raises(SourceBadResponse, match="returns `id`"):
         source.read({}, 10)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
