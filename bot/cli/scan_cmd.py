@@ -14,7 +14,9 @@ __all__ = ["scan"]
 
 
 @click.command()
-@click.option("--source", "spec", default=None, help="A source spec (file:PATH, railway:…, loki:…, cmd:…).")
+@click.option(
+    "--source", "spec", default=None, help="A source spec (file:PATH, railway:…, loki:…, phoenix:…, cmd:…)."
+)
 @click.option("--service", "service_name", default=None, help="A configured service (default: all).")
 @click.option("--once", is_flag=True, help="Read from the start, store nothing, post nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print anomalies as a JSON list.")
