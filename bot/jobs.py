@@ -24,11 +24,11 @@ from core.store.incidents import get_incident, mark_fix_deployed, mark_fixing, m
 from core.store.lifecycle import LifecycleError, ProposalStatus, audit, transition
 from core.store.models import AuditEvent, Incident, Proposal, utcnow
 from core.store.proposals import get_proposal
+from fixes.apply import ApplyReport, run_apply, run_revert
 from fixes.deploy_watch import DeployOutcome, decide_after_deploy, record_deploy_outcome, watch_deploy
 from fixes.generate import propose_fix
 from fixes.learning import load_latest_program
 from fixes.lm import build_lm
-from fixes.pipeline import ApplyReport, run_apply, run_revert
 from fixes.verification import VerificationResult, check_verification, due_verifications
 from monitoring.scan import run_scan
 

@@ -54,7 +54,7 @@ from core.settings import Settings
 from core.store.db import check_database, make_engine, make_session_factory, upgrade_database
 from core.store.lifecycle import LifecycleError, ProposalStatus
 from core.store.models import Incident, Proposal
-from fixes.pipeline import ApplyReport, reconcile_unfinished
+from fixes.apply import ApplyReport, reconcile_unfinished
 from monitoring.events import BOT_LOG_MARKER
 
 __all__ = ["Runtime", "build_runtime", "configure_logging", "serve"]
