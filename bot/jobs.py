@@ -29,6 +29,7 @@ from fixes.deploy_watch import DeployOutcome, decide_after_deploy, record_deploy
 from fixes.generate import propose_fix
 from fixes.learning import load_latest_program
 from fixes.lm import build_lm
+from fixes.policy import policy_for
 from fixes.verification import VerificationResult, check_verification, due_verifications
 from monitoring.scan import run_scan
 
@@ -106,6 +107,7 @@ def scan_and_propose(ctx: JobContext, service_name: str, progress: Progress) -> 
             programs_dir=programs_dir,
             progress=progress,
             now=ctx.now(),
+            policy=policy_for(service, data_dir=settings.data_dir, bot_repository=settings.bot_repository),
         )
         with ctx.sessions.begin() as session:
             stored = get_incident(session, incident_id)

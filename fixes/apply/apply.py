@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.settings import ServiceSettings, Settings
+from core.settings import Settings
 from core.store.lifecycle import ProposalStatus, transition
 from core.store.models import Proposal
 from core.store.proposals import get_proposal
@@ -53,7 +53,7 @@ from fixes.apply.steps import (
 from fixes.edits import Edit, content_hash
 from fixes.errors import GitError, PolicyViolation
 from fixes.git_ops import GitRepo, scrub
-from fixes.policy import SELF_DENIED, FixPolicy, check_paths, check_tree
+from fixes.policy import check_fix, policy_for
 from fixes.validation import (
     ImportCheck,
     ValidationResult,
@@ -65,14 +65,6 @@ from fixes.validation import (
 __all__ = ["run_apply"]
 
 log = logging.getLogger(__name__)
-
-
-def _policy(settings: Settings, service: ServiceSettings) -> FixPolicy:
-    denied = tuple(service.denied_paths)
-    bot_repo = settings.bot_repository
-    if bot_repo is not None and Path(service.repo).expanduser().resolve() == bot_repo.resolve():
-        denied += SELF_DENIED
-    return FixPolicy(service.allowed_paths, denied, service.max_files_per_fix, service.max_lines_per_fix)
 
 
 def _read_files(root: Path, paths: Sequence[str]) -> dict[str, str]:
@@ -150,16 +142,22 @@ def _attempt_apply_with(
     run.step_done(Step.FETCH)
 
     edits = [Edit.from_dict(e) for e in option["edits"]]
+    policy = policy_for(
+        run.service, data_dir=run.settings.data_dir, bot_repository=run.settings.bot_repository
+    )
     try:
-        paths = check_paths([e.path for e in edits], _policy(run.settings, run.service), diff=option["diff"])
-        check_tree(root, paths)
+        # The same policy decision as at generation: once on the paths before any file is read,
+        # once more with the contents (the guarded sections of pyproject.toml and setup.cfg).
+        paths = check_fix(policy, [e.path for e in edits], root=root, diff=option["diff"])
+        # `check_fix` normalised the paths; the edits must use the same spelling.
+        edits = [Edit(str(Path(e.path).as_posix()), e.search, e.replace) for e in edits]
+        files = _read_files(root, paths)
+        applied = plan_edits(
+            files, edits, approved_diff=option["diff"], approved_hash=approved["approved_hash"]
+        )
+        check_fix(policy, paths, root=root, diff=applied.diff, before=files, after=applied.after)
     except PolicyViolation as exc:
         raise StepFailed(Step.CHECK, str(exc)) from None
-    # `check_paths` normalised the paths; the edits must use the same spelling.
-    edits = [Edit(str(Path(e.path).as_posix()), e.search, e.replace) for e in edits]
-    applied = plan_edits(
-        _read_files(root, paths), edits, approved_diff=option["diff"], approved_hash=approved["approved_hash"]
-    )
     run.step_done(Step.CHECK)
 
     run.backup = take_backup(
