@@ -228,6 +228,9 @@ def _own_repositories(root: Path) -> tuple[tuple[Path, ...], tuple[str, ...]]:
         repositories.append(git_dir)
         if git_dir.name == ".git":
             repositories.append(git_dir.parent)
+        # Every worktree of the repository is its code too (each names its checkout in `gitdir`).
+        for marker in sorted(git_dir.glob("worktrees/*/gitdir")):
+            repositories.append(Path(marker.read_text(encoding="utf-8").strip()).resolve().parent)
         config = git_dir / "config"
         text = config.read_text(encoding="utf-8", errors="replace") if config.is_file() else ""
         for url in re.findall(r"^\s*url\s*=\s*(.+?)\s*$", text, re.MULTILINE):

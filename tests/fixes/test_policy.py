@@ -166,7 +166,7 @@ def test_a_symlinked_spelling_of_the_bots_repository_is_refused(tmp_path: Path) 
 
 
 def test_bot_repository_and_its_remotes_are_the_bots_own(tmp_path: Path) -> None:
-    """`bot_repository`, a worktree's main checkout and a local remote of the bot all count as its own."""
+    """`bot_repository`, the main checkout and every worktree, and a local remote all count as the bot's."""
     main, remote = tmp_path / "main", tmp_path / "origin.git"
     here = _fake_bot(main)
     git.Repo.init(main, initial_branch="main")
@@ -177,7 +177,8 @@ def test_bot_repository_and_its_remotes_are_the_bots_own(tmp_path: Path) -> None
     (tmp_path / "wt" / "fixes").mkdir(exist_ok=True)
     (tmp_path / "wt" / "pyproject.toml").write_text("")
     in_worktree = tmp_path / "wt" / "fixes" / "policy.py"
-    for repo, location in [(main, in_worktree), (remote, here), (tmp_path / "other", here)]:
+    cases = [(main, in_worktree), (tmp_path / "wt", here), (remote, here), (tmp_path / "other", here)]
+    for repo, location in cases:
         policy = policy_for(_service(f"file://{repo}"), bot_repository=tmp_path / "other", here=location)
         assert "is the bot's own" in policy.refused_whole
 
