@@ -33,7 +33,14 @@ from core.store.proposals import get_proposal
 from fixes.apply import breaker
 from fixes.apply.backup import restore, take_backup
 from fixes.apply.journal import delete_journal, repo_lock, write_journal
-from fixes.apply.plan import ApplyReport, Step, StepFailed, commit_message, plan_edits
+from fixes.apply.plan import (
+    ApplyReport,
+    Step,
+    StepFailed,
+    commit_message,
+    plan_edits,
+    validation_outcome,
+)
 from fixes.apply.steps import (
     OUTPUT_LIMIT,
     AfterStep,
@@ -172,7 +179,12 @@ def _attempt_apply_with(
     run.progress("validating: compile, import, tests")
     result = _validate(run, root, paths, applied.after, import_check)
     if not result.passed:
-        raise StepFailed(Step.VALIDATE, f"validation failed at {result.step}", result.output)
+        raise StepFailed(
+            Step.VALIDATE,
+            f"validation failed at {result.step}",
+            result.output,
+            values={"validation_outcome": validation_outcome(result)},
+        )
     run.progress(f"validation passed in {result.duration_seconds:.1f}s")
     run.step_done(Step.VALIDATE)
 
@@ -296,6 +308,7 @@ def run_apply(
                     "commit_sha": sha,
                     "base_commit": run.base,
                     "validation_status": "passed",
+                    "validation_outcome": validation_outcome(result),
                     "validation_output": output,
                     "failed_step": "",
                     "failure_reason": "",

@@ -13,6 +13,7 @@ from typing import Any
 
 from fixes.edits import AppliedEdits, Edit, apply_edits
 from fixes.errors import EditError
+from fixes.validation import ValidationResult
 
 __all__ = [
     "APPLY_STEPS",
@@ -24,6 +25,7 @@ __all__ = [
     "plan_edits",
     "revert_message",
     "same_change",
+    "validation_outcome",
 ]
 
 
@@ -125,6 +127,16 @@ def revert_message(*, summary: str, fix_id: str, commit_sha: str, approver: str)
         f"revert: {subject}\n\nThis reverts commit {commit_sha} ({fix_id}).\n\n"
         f"Reverts-Fix-Id: {fix_id}\nApproved-by: {approver}\n"
     )
+
+
+def validation_outcome(result: ValidationResult) -> str:
+    """The verdict recorded in `Proposal.validation_outcome`: "passed" | "failed" | "error".
+
+    "error" is a run that did not really happen (runner missing, interrupted, nothing collected); it
+    is never a pass, and `agent learn` learns from "passed" only. The validation result in use here
+    tells passed from failed; a result that can tell an error maps it to "error" in this one place.
+    """
+    return "passed" if result.passed else "failed"
 
 
 def plan_edits(

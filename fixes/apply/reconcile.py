@@ -103,7 +103,12 @@ def _reconcile_one(
                 evidence={column: pushed, "interrupted_after": step},
                 values={
                     column: pushed,
-                    **({"outcome": "reverted"} if reverting else {"validation_status": "passed"}),
+                    # The push comes after the validate step passed: the trailer on the remote says so.
+                    **(
+                        {"outcome": "reverted"}
+                        if reverting
+                        else {"validation_status": "passed", "validation_outcome": "passed"}
+                    ),
                 },
             )
             delete_journal(session, fix_id)

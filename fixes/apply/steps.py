@@ -199,7 +199,8 @@ def record_failure(
     with run.sessions.begin() as session:
         values: dict[str, Any] = {"failed_step": failure.step.value, "failure_reason": reason}
         if failure.step == Step.VALIDATE:
-            values.update(validation_status="failed", validation_output=output)
+            outcome = failure.values.get("validation_outcome", "failed")
+            values.update(validation_status="failed", validation_outcome=outcome, validation_output=output)
         if "diff" in failure.values:
             values.update(_store_rebased_diff(session, get_proposal(session, run.fix_id), failure.values))
             values["base_commit"] = run.base
