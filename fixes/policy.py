@@ -143,9 +143,9 @@ class FixPolicy:
     """The limits for one service (built by `policy_for` from `ServiceSettings`).
 
     `origin` is the real path of the repository fixes are delivered to, when it is local; `forbidden`
-    the real paths no edit may land in; `refused_whole` a reason to refuse every edit (the service's
-    repository is the bot's own, reached by a network URL). `allow` holds the settings of the guards
-    the service switched off.
+    the real paths no edit may land in, each with what it is; `refused_whole` a reason to refuse every
+    edit (the service's repository is the bot's own). `allow` holds the settings of the guards the
+    service switched off.
     """
 
     allowed: tuple[str, ...] = ("**",)
@@ -208,12 +208,12 @@ class OwnCode:
 
 def own_code(bot_repository: Path | None = None, *, here: Path | None = None) -> OwnCode:
     """What `OwnCode` holds for the running bot (found from this file's location) and `bot_repository`."""
-    repositories, urls = _own_repositories((here or Path(__file__)).resolve().parents[1])
+    root = (here or Path(__file__)).resolve().parents[1]
+    repositories, urls = _own_repositories(root)
     if bot_repository is not None:
         repositories += (bot_repository.resolve(),)
-    trees = [r for r in repositories if r.name != ".git" and not r.name.endswith(".git")]
+    trees = [r for r in repositories if not r.name.endswith(".git")]
     paths = [tree / name for tree in trees for name in _OWN_CODE]
-    root = (here or Path(__file__)).resolve().parents[1]
     # Installed as a wheel, the packages sit in site-packages: only they are ours, not their folder.
     paths += [root / name for name in ("core", "bot", "fixes", "monitoring", "migrations")]
     return OwnCode(tuple(dict.fromkeys(repositories)), tuple(dict.fromkeys(paths)), urls)
