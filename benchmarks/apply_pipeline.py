@@ -29,8 +29,8 @@ from core.settings import ServiceSettings, Settings
 from core.store import lifecycle
 from core.store.db import make_engine, make_session_factory, upgrade_database
 from core.store.proposals import create_proposal
+from fixes.apply import run_apply
 from fixes.edits import Edit, apply_edits
-from fixes.pipeline import run_apply
 
 PEER_SCRIPT = """set -eu
 cd "$1"

@@ -23,11 +23,12 @@ from core.store.incidents import get_incident, mark_fix_deployed, mark_fixing, m
 from core.store.lifecycle import LifecycleError, ProposalStatus, audit, last_actor, transition
 from core.store.models import Incident, Proposal, utcnow
 from core.store.proposals import get_proposal, incident_of, waiting_since_before
+from fixes.apply import ApplyReport, run_apply, run_revert
 from fixes.deploy_watch import DeployOutcome, decide_after_deploy, record_deploy_outcome, watch_deploy
 from fixes.generate import propose_fix
 from fixes.learning import load_latest_program
 from fixes.lm import build_lm
-from fixes.pipeline import ApplyReport, run_apply, run_revert
+from fixes.policy import policy_for
 from fixes.verification import VerificationResult, check_verification, due_verifications
 from monitoring.scan import run_scan
 
@@ -103,6 +104,7 @@ def scan_and_propose(ctx: JobContext, service_name: str, progress: Progress) -> 
             programs_dir=programs_dir,
             progress=progress,
             now=ctx.now(),
+            policy=policy_for(service, data_dir=settings.data_dir, bot_repository=settings.bot_repository),
         )
         with ctx.sessions.begin() as session:
             stored = get_incident(session, incident_id)

@@ -74,7 +74,7 @@ Progress = Callable[[str], None]
 
 
 class ApplyReportLike(Protocol):
-    """What `fixes.pipeline.run_apply` / `run_revert` return (`ApplyReport`)."""
+    """What `fixes.apply.run_apply` / `run_revert` return (`ApplyReport`)."""
 
     @property
     def fix_id(self) -> str: ...

@@ -55,7 +55,7 @@ from core.store.db import check_database, make_engine, make_session_factory, upg
 from core.store.lifecycle import LifecycleError
 from core.store.models import Incident
 from core.store.proposals import pushed_without_deploy_status
-from fixes.pipeline import ApplyReport, reconcile_unfinished
+from fixes.apply import ApplyReport, reconcile_unfinished
 from monitoring.events import BOT_LOG_MARKER
 
 __all__ = ["Runtime", "build_runtime", "configure_logging", "serve"]

@@ -18,7 +18,7 @@ from bot.render.views import StatusReport
 from core.settings import Settings
 from core.store.models import SourceCursor, utcnow
 from core.store.overview import proposal_counts, recent_post_errors, source_cursors, unposted_count
-from fixes import breaker
+from fixes.apply import breaker
 
 __all__ = [
     "Breaker",
@@ -41,7 +41,7 @@ class Breaker(Protocol):
 
 
 class PipelineBreaker:
-    """The pipeline's per-service breakers (`fixes.breaker`) seen as one: open if any service's is.
+    """The pipeline's per-service breakers (`fixes.apply.breaker`) seen as one: open if any service's is.
 
     The pipeline trips a service's breaker after `apply.breaker_threshold` consecutive failed
     applies; `reset` (the `resume` command) closes every open one, audited with the actor.

@@ -176,6 +176,10 @@ class ServiceSettings(_Section):
     )
     max_files_per_fix: int = Field(5, ge=1, json_schema_extra={"example": "5"})
     max_lines_per_fix: int = Field(200, ge=1, json_schema_extra={"example": "200"})
+    # A fix may not switch off its own checks: these files are refused unless allowed (fixes/policy.py).
+    allow_ci_edits: bool = Field(False, json_schema_extra={"example": "false"})
+    allow_test_config_edits: bool = Field(False, json_schema_extra={"example": "false"})
+    allow_dependency_edits: bool = Field(False, json_schema_extra={"example": "false"})
     health_url: str = Field("", json_schema_extra={"example": '"https://api.example.com/health"'})
     # How often this service is scanned; empty = the top-level scan_interval_seconds.
     scan_interval_seconds: float | None = Field(None, ge=10, json_schema_extra={"example": '"5m"'})

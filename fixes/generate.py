@@ -43,7 +43,7 @@ from fixes.edits import AppliedEdits, Edit, apply_edits
 from fixes.errors import EditError, FixError, LLMNotConfigured, LLMUnavailable, NoFixProposed, PolicyViolation
 from fixes.lm import TokenUsage, describe_lm, record_usage, require_budget, usage_from_tracker
 from fixes.playbooks import PlaybookFix, find_playbook_fix
-from fixes.policy import FixPolicy, check_paths, check_tree, normalize_path
+from fixes.policy import FixPolicy, check_fix, normalize_path, policy_for
 from fixes.prevalidate import PreValidation, ScratchCheckout, prevalidate
 
 if TYPE_CHECKING:
@@ -125,6 +125,7 @@ class _Job:
     validate: Validator
     read_policy: ReadPolicy
     progress: Callable[[str], None]
+    policy: FixPolicy
 
 
 def check_and_apply(
@@ -139,13 +140,13 @@ def check_and_apply(
         raise PolicyViolation(
             "the answer contains no edits; propose at least one {path, search, replace} block"
         )
-    paths = check_paths([e.path for e in edits], replace(policy, max_lines=10**9))
-    check_tree(root, paths)
+    check_fix(replace(policy, max_lines=10**9), [e.path for e in edits], root=root)
     normalized = [
         Edit(p, e.search, e.replace) for p, e in zip([_norm(e.path) for e in edits], edits, strict=True)
     ]
     applied = apply_edits(files, normalized)
-    check_paths(applied.changed_paths, policy, diff=applied.diff)
+    changed = applied.changed_paths
+    check_fix(policy, changed, root=root, diff=applied.diff, before=applied.before, after=applied.after)
     return applied
 
 
@@ -186,6 +187,7 @@ def propose_fix(
     validator: Callable[[ScratchCheckout], Validator] | None = None,
     progress: Callable[[str], None] = _silent,
     now: datetime | None = None,
+    policy: FixPolicy | None = None,
 ) -> Proposal:
     """Analyse `incident`, generate and pre-validate a fix, and store the proposal (or a report).
 
@@ -203,6 +205,8 @@ def propose_fix(
         validator: builds the validation for a checkout (default: `fixes.prevalidate.prevalidate`
             with the service's validation command and timeout).
         progress: receives short status lines.
+        policy: what a fix may touch (`fixes.policy.policy_for`, the same as apply uses); default:
+            the service's, without the data dir.
 
     Returns:
         The stored `Proposal` (committed). It is a report (`origin="report"`, `no_fix_reason`) when
@@ -229,6 +233,7 @@ def propose_fix(
             program=program,
             validate=validate,
             progress=progress,
+            policy=policy or policy_for(service),
         )
         with sessions.begin() as session:
             proposal = _store(
@@ -253,15 +258,6 @@ def _default_validator(service: ServiceSettings) -> Callable[[ScratchCheckout], 
     return build
 
 
-def _policy(service: ServiceSettings) -> FixPolicy:
-    return FixPolicy(
-        allowed=service.allowed_paths,
-        denied=service.denied_paths,
-        max_files=service.max_files_per_fix,
-        max_lines=service.max_lines_per_fix,
-    )
-
-
 def _generate(
     incident: Incident,
     *,
@@ -273,6 +269,7 @@ def _generate(
     program: FixProgram | None,
     validate: Validator,
     progress: Callable[[str], None],
+    policy: FixPolicy,
 ) -> _Outcome:
     outcome = _Outcome()
     details = dict(incident.details or {})
@@ -296,6 +293,7 @@ def _generate(
             validate=validate,
             read_policy=read_policy,
             progress=progress,
+            policy=policy,
         )
     except NoFixProposed as exc:
         outcome.no_fix_reason = str(exc)
@@ -307,7 +305,7 @@ def _generate(
         return outcome
     playbook = find_playbook_fix(checkout.path, details=details, samples=samples, policy=read_policy)
     if playbook is not None:
-        option = _playbook_option(playbook, checkout, service, validate)
+        option = _playbook_option(playbook, checkout, service, validate, policy)
         if option is not None:
             progress(f"playbook {playbook.playbook} applies")
             outcome.playbook, outcome.options, outcome.origin = playbook, [option], "playbook"
@@ -318,11 +316,15 @@ def _generate(
 
 
 def _playbook_option(
-    playbook: PlaybookFix, checkout: ScratchCheckout, service: ServiceSettings, validate: Validator
+    playbook: PlaybookFix,
+    checkout: ScratchCheckout,
+    service: ServiceSettings,
+    validate: Validator,
+    policy: FixPolicy,
 ) -> FixOption | None:
     files = _files_for(checkout.path, playbook.edits, ReadPolicy(denied=service.denied_paths))
     try:
-        applied = check_and_apply(files, playbook.edits, policy=_policy(service), root=checkout.path)
+        applied = check_and_apply(files, playbook.edits, policy=policy, root=checkout.path)
     except FixError as exc:
         log.info("playbook %s does not apply: %s", playbook.playbook, exc)
         return None
@@ -380,6 +382,7 @@ def _llm_fix(
     validate: Validator,
     read_policy: ReadPolicy,
     progress: Callable[[str], None],
+    policy: FixPolicy,
 ) -> None:
     import dspy
     from dspy.utils.exceptions import DSPyError
@@ -415,7 +418,7 @@ def _llm_fix(
             current = _current_code(
                 checkout, context, outcome.analysis["affected_components"], llm, read_policy
             )
-            job = _Job(fixer, outcome, service, llm, checkout, validate, read_policy, progress)
+            job = _Job(fixer, outcome, service, llm, checkout, validate, read_policy, progress, policy)
             with dspy.track_usage() as tracker:
                 try:
                     _attempts(job, current)
@@ -488,7 +491,7 @@ def _one_option(job: _Job, current_code: str, feedback: str) -> tuple[FixOption 
     edits = tuple(Edit(str(e.path), str(e.search), str(e.replace)) for e in (prediction.edits or []))
     files = _files_for(job.checkout.path, [e for e in edits if _safe(e.path)], job.read_policy)
     try:
-        applied = check_and_apply(files, edits, policy=_policy(job.service), root=job.checkout.path)
+        applied = check_and_apply(files, edits, policy=job.policy, root=job.checkout.path)
     except (EditError, PolicyViolation) as exc:
         message = f"Your previous edits were refused and nothing was changed: {exc}"
         outcome.attempts.append(message)

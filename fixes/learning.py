@@ -8,6 +8,8 @@ file there (or an explicit path), so a running bot uses what `agent learn` produ
 
 Outcomes: a proposal's `status` already records approved, rejected (with `reject_reason`), pushed,
 deployed, verified and reverted; `outcome_of` reads it, and `record_outcome` stores an explicit one.
+A fix is a demonstration only when it was verified *and* the apply pipeline's validation really ran
+and passed (`validation_outcome`, see `verified_proposals`).
 """
 
 from __future__ import annotations
@@ -94,10 +96,16 @@ def record_outcome(session: Session, fix_id: str, outcome: str, *, actor: str, r
 
 
 def verified_proposals(session: Session, *, limit: int = 200) -> list[Proposal]:
-    """LLM proposals whose fix was verified in production, newest first."""
+    """LLM proposals fit to demonstrate a fix, newest first.
+
+    Both must hold: the apply pipeline's validation really ran and passed (`validation_outcome ==
+    "passed"`; never "error", a run that did not happen, nor a fix recorded before that column existed,
+    whose "passed" could have been one), and the incident was verified in production afterwards.
+    """
     query = (
         select(Proposal)
         .where(Proposal.origin == "llm")
+        .where(Proposal.validation_outcome == "passed")
         .where(or_(Proposal.status == "verified", Proposal.outcome == "verified"))
         .order_by(Proposal.created_at.desc())
         .limit(limit)

@@ -17,7 +17,7 @@ from bot.render.text import render_reply
 from bot.render.views import Reply
 from core.store.lifecycle import LifecycleError
 from core.store.proposals import get_proposal, list_proposals
-from fixes.pipeline import reconcile_unfinished
+from fixes.apply import reconcile_unfinished
 
 
 @click.group()

@@ -23,7 +23,10 @@ def learn(ctx: click.Context, k: int, limit: int) -> None:
         examples = examples_from_proposals(proposals)
     click.echo(f"{len(proposals)} verified proposal(s), {len(examples)} usable as demonstrations")
     if not examples:
-        click.echo("nothing to learn yet: fixes become demonstrations once they are verified in production")
+        click.echo(
+            "nothing to learn yet: a fix becomes a demonstration once its validation passed and it is "
+            "verified in production"
+        )
         return
     program = compile_program(examples, k=k)
     path = save_program(program, context.settings.data_dir / "programs")

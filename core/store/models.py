@@ -140,6 +140,10 @@ class Proposal(Base):
     # passed | failed | skipped | not_run
     validation_status: Mapped[str] = mapped_column(String(16), default="not_run")
     validation_output: Mapped[str] = mapped_column(Text, default="")
+    # The apply pipeline's verdict: passed | failed | error (the run did not really happen); NULL when
+    # not validated by the pipeline. `agent learn` trusts "passed" only (validation_status cannot tell
+    # an error from a pass for fixes recorded before this column).
+    validation_outcome: Mapped[str | None] = mapped_column(String(16))
     token_usage: Mapped[dict[str, Any]] = mapped_column(default=dict)
     slack_channel: Mapped[str] = mapped_column(String(32), default="")
     slack_ts: Mapped[str] = mapped_column(String(32), default="")

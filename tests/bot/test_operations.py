@@ -18,7 +18,7 @@ from core.store.db import make_session_factory
 from core.store.lifecycle import ProposalStatus, transition
 from core.store.models import AuditEvent, Incident
 from core.store.proposals import get_proposal
-from fixes.breaker import record_apply_result
+from fixes.apply.breaker import record_apply_result
 from tests.bot.slack.conftest import ALICE, MALLORY, FakePipeline, add_proposal, make_settings
 
 

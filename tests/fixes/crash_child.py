@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from core.store.db import make_engine, make_session_factory
-from fixes.pipeline import run_apply, run_revert
+from fixes.apply import run_apply, run_revert
 from tests.fixes.sample import make_settings
 
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from fixes import breaker
-from fixes.pipeline import run_apply
+from fixes.apply import breaker, run_apply
 from tests.fixes.sample import BREAKING_EDIT, FIX_EDIT, SampleRepo, make_settings
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fixes.apply import commit_message
 from fixes.git_ops import parse_trailers
-from fixes.pipeline import commit_message
 
 WORDS = st.lists(st.text(alphabet="abcdefghijklmnop", min_size=1, max_size=15), min_size=1, max_size=30)
 

@@ -13,10 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli import main
-from core.settings import load_settings
+from core.settings import Settings, load_settings
 from core.store.db import make_engine, make_session_factory, upgrade_database
 from core.store.models import AuditEvent, Proposal, utcnow
-from core.store.proposals import create_proposal
+from core.store.proposals import create_proposal, get_proposal
+from fixes.apply import run_apply
 from fixes.learning import (
     compile_program,
     examples_from_proposals,
@@ -26,6 +27,7 @@ from fixes.learning import (
     save_program,
     verified_proposals,
 )
+from tests.fixes.sample import BREAKING_EDIT, FIX_EDIT, SampleRepo
 
 EDIT = {"path": "app.py", "search": "x = None\n", "replace": "x = []\n"}
 
@@ -39,6 +41,7 @@ def _verified(session: Session, **fields: object) -> None:
         "reasoning": "use a list",
         "risk": "low",
         "test_suggestion": "t",
+        "validation_outcome": "passed",
     }
     values.update(fields)
     create_proposal(session, service="s", **values)
@@ -58,6 +61,38 @@ def test_only_verified_llm_fixes_become_examples(sessions: sessionmaker[Session]
         examples[0].inputs().keys()
     )
     assert [EDIT] == examples[0].edits
+
+
+def test_a_fix_whose_validation_did_not_really_pass_is_no_demonstration(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Verified but validated with an error (runner missing), failed, or never by the pipeline: left out."""
+    with sessions.begin() as session:
+        _verified(session, root_cause="passed")
+        _verified(session, root_cause="error", validation_outcome="error", validation_status="passed")
+        _verified(session, root_cause="failed", validation_outcome="failed")
+        _verified(session, root_cause="legacy", validation_outcome=None, validation_status="passed")
+        _verified(session, root_cause="not verified", status="pushed")
+    with sessions() as session:
+        used = [p.root_cause for p in verified_proposals(session)]
+    assert ["passed"] == used
+
+
+def test_the_pipeline_records_what_learning_trusts(
+    sample: SampleRepo, settings: Settings, lite_sessions: sessionmaker[Session]
+) -> None:
+    """A pushed fix is recorded with validation_outcome "passed"; one failing its tests with "failed"."""
+    good = sample.propose(lite_sessions, [FIX_EDIT])
+    assert run_apply(settings, lite_sessions, good).ok
+    bad = sample.propose(lite_sessions, [BREAKING_EDIT])
+    assert "validate" == run_apply(settings, lite_sessions, bad).failed_step
+    with lite_sessions.begin() as session:
+        outcomes = [get_proposal(session, f).validation_outcome for f in (good, bad)]
+        for fix_id in (good, bad):
+            get_proposal(session, fix_id).outcome = "verified"
+    with lite_sessions() as session:
+        used = [p.fix_id for p in verified_proposals(session)]
+    assert (["passed", "failed"], [good]) == (outcomes, used)
 
 
 def test_record_outcome_validates_and_audits(sessions: sessionmaker[Session]) -> None:

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.settings import Settings
 from core.store import lifecycle
 from core.store.proposals import get_proposal
+from fixes.apply import run_apply
+from fixes.apply.journal import repo_lock
 from fixes.edits import Edit
 from fixes.git_ops import parse_trailers
-from fixes.journal import repo_lock
-from fixes.pipeline import run_apply
 from tests.fixes.sample import BREAKING_EDIT, FIX_EDIT, SampleRepo, git, make_settings, snapshot
 
 

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.settings import Settings
 from core.store import lifecycle
 from core.store.proposals import get_proposal
+from fixes.apply import APPLY_STEPS, REVERT_STEPS, reconcile_unfinished, run_apply
+from fixes.apply.journal import read_journal
 from fixes.git_ops import parse_trailers
-from fixes.journal import read_journal
-from fixes.pipeline import APPLY_STEPS, REVERT_STEPS, reconcile_unfinished, run_apply
 from tests.fixes.sample import FIX_EDIT, SampleRepo, git
 
 ROOT = Path(__file__).resolve().parents[2]

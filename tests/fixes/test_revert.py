@@ -6,8 +6,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings
 from core.store.proposals import get_proposal
+from fixes.apply import run_apply, run_revert
 from fixes.git_ops import parse_trailers
-from fixes.pipeline import run_apply, run_revert
 from tests.fixes.sample import FIX_EDIT, OPS, SampleRepo, git
 
 
