@@ -39,12 +39,13 @@ class Rule:
     accept: Callable[[re.Match[str]], bool] | None = None
 
 
-# detect-secrets plugin module → (class, keywords, secret group). Plugins left out on purpose:
-# keyword and high-entropy detectors (no patterns; they flag ids and hashes), public IPs (not a
-# secret here, and the template miner masks them), private key headers (the block rule below
-# redacts the whole key, not just its header).
+# detect-secrets plugin module → (class, keywords, the secret's group in those of its patterns that
+# have groups; 0 = the whole match). Plugins left out on purpose: keyword and high-entropy
+# detectors (no patterns; they flag ids and hashes), public IPs (not a secret here, and the template
+# miner masks them), private key headers (the block rule below redacts the whole key, not just its
+# header).
 _DETECT_SECRETS: tuple[tuple[str, str, tuple[str, ...], int], ...] = (
-    ("aws", "AWSKeyDetector", ("akia", "asia", "abia", "acca", "a3t", "aws"), 0),
+    ("aws", "AWSKeyDetector", ("akia", "asia", "abia", "acca", "a3t", "aws"), 1),
     ("artifactory", "ArtifactoryDetector", ("akc", *(f"ap{c}" for c in "0123456789abcdef")), 0),
     ("azure_storage_key", "AzureStorageKeyDetector", ("accountkey",), 0),
     ("basic_auth", "BasicAuthDetector", ("://",), 1),
