@@ -285,7 +285,12 @@ class Served:
 
 
 def start_served(
-    settings: Settings, sessions: sessionmaker[Session], fake: FakeSlack, *, signing_secret: str = SECRET
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    fake: FakeSlack,
+    *,
+    signing_secret: str = SECRET,
+    checks: dict[str, Any] | None = None,
 ) -> tuple[Served, Any]:
     from prometheus_client import CollectorRegistry
 
@@ -302,7 +307,7 @@ def start_served(
         registry=registry,
     )
     web = create_web_app(
-        checks={"database": lambda: "ok"},
+        checks=checks if checks is not None else {"database": lambda: "ok"},
         registry=registry,
         extra_routes=slack_routes(stack.app, signing_secret=signing_secret),
     )
