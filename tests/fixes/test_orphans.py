@@ -51,6 +51,18 @@ def _wait_for(predicate: object, what: str, timeout: float = 30.0) -> None:
         time.sleep(0.05)  # polling real processes; the condition, not the sleep, decides
 
 
+def _start_pusher(clone: Path, sha: str, pidfile: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A 'bot' process pushing `sha`, once the push is held in the remote's hook; and its owner tag."""
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "tests.fixes.push_child", str(clone), sha, "main"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _wait_for(pidfile.exists, "the push to reach the remote's hook")
+    return bot, f"{clone.resolve()}:{bot.pid}"
+
+
 @pytest.fixture
 def held_push(tmp_path: Path) -> tuple[Path, Path, str, Path]:
     """(remote, clone, sha of a new commit in the clone, hook pid file)."""
@@ -80,15 +92,8 @@ def test_killed_bot_push_dies_and_its_orphans_are_ended_before_reconcile(
     """kill -9 the pushing process: git push dies with it; the sweep ends the rest; nothing lands."""
     remote, clone, sha, pidfile = held_push
     base = git.Repo(remote).heads.main.commit.hexsha
-    bot = subprocess.Popen(
-        [sys.executable, "-m", "tests.fixes.push_child", str(clone), sha, "main"],
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    tag = f"{clone.resolve()}:{bot.pid}"
+    bot, tag = _start_pusher(clone, sha, pidfile)
     try:
-        _wait_for(pidfile.exists, "the push to reach the remote's hook")
         assert any(" push " in f" {cmd} " for cmd in _marked(tag).values())
         os.kill(bot.pid, signal.SIGKILL)
         bot.wait(10)
@@ -111,15 +116,8 @@ def test_killed_bot_push_dies_and_its_orphans_are_ended_before_reconcile(
 def test_live_bot_children_are_not_orphans(held_push: tuple[Path, Path, str, Path]) -> None:
     """The sweep leaves alone the git processes of a bot that is still running."""
     _remote, clone, sha, pidfile = held_push
-    bot = subprocess.Popen(
-        [sys.executable, "-m", "tests.fixes.push_child", str(clone), sha, "main"],
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    tag = f"{clone.resolve()}:{bot.pid}"
+    bot, tag = _start_pusher(clone, sha, pidfile)
     try:
-        _wait_for(pidfile.exists, "the push to reach the remote's hook")
         assert [] == GitRepo(git.Repo(clone)).end_orphans()
         assert _marked(tag)
     finally:
