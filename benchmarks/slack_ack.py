@@ -210,7 +210,7 @@ def _run(
 
         stack.runner.pool = Drop()  # type: ignore[assignment]
     if variant == "ours":
-        routes = slack_routes(stack.app)
+        routes = slack_routes(stack.app, signing_secret=SECRET)
     else:
         handler = SlackRequestHandler(stack.app)
 

@@ -45,6 +45,7 @@ from bot.jobs import (
     scan_and_propose,
     verify_due_fixes,
 )
+from bot.log_lines import LOG_FORMAT, MarkedFormatter, route_uncaught_to_logging
 from bot.metrics import BotMetrics
 from bot.operations import ApplyFix, Notifier, OnPushed, Operations, RevertFix, ScanService
 from bot.scheduler import guarded_scan, register_scan_jobs, release_scan_lease
@@ -56,7 +57,6 @@ from core.store.lifecycle import LifecycleError
 from core.store.models import Incident
 from core.store.proposals import pushed_without_deploy_status
 from fixes.apply import ApplyReport, reconcile_unfinished
-from monitoring.events import BOT_LOG_MARKER
 
 __all__ = ["Runtime", "build_runtime", "configure_logging", "serve"]
 
@@ -70,14 +70,14 @@ Progress = Callable[[str], None]
 def configure_logging() -> None:
     """Log to stdout: Railway marks every stderr line as an error.
 
-    Every line carries `BOT_LOG_MARKER` ("[fixbot]") so that the scanner skips the bot's own lines
+    Every line carries `BOT_LOG_MARKER` ("[fixbot]") — continuation lines of tracebacks and
+    multi-line messages too (`bot/log_lines.py`) — so that the scanner skips the bot's own lines
     even when the bot's logs are mixed into a monitored service's logs.
     """
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stdout,
-        format=f"%(asctime)s %(levelname)s %(name)s: {BOT_LOG_MARKER} %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(MarkedFormatter(LOG_FORMAT))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    route_uncaught_to_logging()
 
 
 @dataclass
@@ -387,7 +387,11 @@ def _slack_chat(
             start_socket_mode(stack.app, app_token.get_secret_value())
 
     # Socket Mode needs no public endpoint; HTTP mode serves /slack/events.
-    routes: list[BaseRoute] = [] if app_token is not None else list(slack_routes(stack.app))
+    secret = settings.secrets.slack_signing_secret
+    signing_secret = secret.get_secret_value() if secret else ""
+    routes: list[BaseRoute] = (
+        [] if app_token is not None else list(slack_routes(stack.app, signing_secret=signing_secret))
+    )
     checks: dict[str, HealthCheck] = {"slack": SlackHealth(slack_client, settings)}
     return _Chat(stack.operations, stack.operations.notifier, checks, routes, start, stack.close)
 
@@ -440,7 +444,11 @@ def serve(settings: Settings, *, host: str = "0.0.0.0") -> None:  # noqa: S104 -
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda number, _frame: received.append(number))
     try:
-        uvicorn.run(runtime.web, host=host, port=settings.port, log_level="info", access_log=False)
+        # log_config=None: uvicorn's loggers propagate to ours, so its lines (a 500's traceback
+        # included) carry the marker instead of going out in uvicorn's own format.
+        uvicorn.run(
+            runtime.web, host=host, port=settings.port, log_level="info", access_log=False, log_config=None
+        )
     finally:
         log.info("shutting down: waiting for running applies to finish")
         runtime.stop(wait=True)

@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from fixes.policy import glob_matches
+from monitoring.redact import redact
 
 __all__ = [
     "CodeContext",
@@ -263,7 +264,8 @@ def _render(
     used = 0
     kept: list[CodeWindow] = []
     for window in windows:
-        lines = (sources.get(window.path) or "").split("\n")
+        # Secrets in the code never reach the model; redaction keeps every line where it was.
+        lines = redact(sources.get(window.path) or "").split("\n")
         body = "\n".join(
             f"{n:>5} | {lines[n - 1]}" for n in range(window.start, min(window.end, len(lines)) + 1)
         )

@@ -38,6 +38,8 @@ from enum import StrEnum
 from typing import Any
 
 from fixes.errors import EditDoesNotApply, EditIsAmbiguous
+from fixes.redacted_edits import restore_redacted
+from monitoring.redact import redact
 
 __all__ = [
     "AppliedEdits",
@@ -147,7 +149,8 @@ def apply_edits(files: Mapping[str, str], edits: Sequence[Edit]) -> AppliedEdits
                 path=edit.path,
                 index=index,
             )
-        after[edit.path], match = _apply_one(current, edit, index)
+        # The model saw redacted code: lines it quotes with [REDACTED] are put back first.
+        after[edit.path], match = _apply_one(current, restore_redacted(current, edit, index), index)
         matches.append(match)
     return AppliedEdits(before=before, after=after, matches=tuple(matches))
 
@@ -384,10 +387,11 @@ def _no_match_message(edit: Edit, index: int, file_lines: list[str], search_line
             "Copy the search lines verbatim from the current code."
         )
     shown = file_lines[start : start + min(len(search_lines), _MAX_CANDIDATE_LINES)]
-    numbered = "\n".join(f"{start + i + 1:>5} | {line.rstrip()}" for i, line in enumerate(shown))
+    # Quoted back to the model: as redacted as the code context it was shown.
+    numbered = "\n".join(f"{start + i + 1:>5} | {redact(line.rstrip())}" for i, line in enumerate(shown))
     detail = ""
     for i, want in enumerate(search_lines):
-        have = file_lines[start + i].rstrip() if start + i < len(file_lines) else "<end of file>"
+        have = redact(file_lines[start + i].rstrip()) if start + i < len(file_lines) else "<end of file>"
         if have.strip() != want.strip():
             detail = (
                 f"\nFirst difference: search line {i + 1} is {want.strip()!r} but line {start + i + 1} "

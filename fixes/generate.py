@@ -45,6 +45,7 @@ from fixes.lm import TokenUsage, describe_lm, record_usage, require_budget, usag
 from fixes.playbooks import PlaybookFix, find_playbook_fix
 from fixes.policy import FixPolicy, check_fix, normalize_path, policy_for
 from fixes.prevalidate import PreValidation, ScratchCheckout, prevalidate
+from monitoring.redact import redact
 
 if TYPE_CHECKING:
     import dspy
@@ -509,7 +510,8 @@ def _one_option(job: _Job, current_code: str, feedback: str) -> tuple[FixOption 
     if validation.passed:
         outcome.attempts.append("passed")
         return option, ""
-    tail = validation.output[-_FEEDBACK_LIMIT:]
+    # Test output can print the code's secrets (an assertion on a settings value): redacted like code.
+    tail = redact(validation.output[-_FEEDBACK_LIMIT:])
     message = (
         f"Your previous edits applied but failed validation at the {validation.step or 'tests'} step "
         f"(new failures: {', '.join(validation.new_failures) or 'see output'}). Output:\n{tail}"

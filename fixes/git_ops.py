@@ -25,6 +25,7 @@ from pathlib import Path
 
 import git
 
+from fixes.children import OWNER_ENV, die_with_parent_prefix, end_orphans, owner_tag
 from fixes.errors import GitError, PushRejected
 
 __all__ = ["GitRepo", "Identity", "gc_due", "parse_trailers", "scrub"]
@@ -130,6 +131,16 @@ class GitRepo:
             config.set_value("core", "hooksPath", "/dev/null")
         return cls(repo, secrets=secrets)
 
+    def _supervised(self, *args: str) -> None:
+        """Run a long git command that must not outlive the bot (see `fixes/children.py`)."""
+        command = [*die_with_parent_prefix(), str(git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git"), *args]
+        with self._repo.git.custom_environment(**{OWNER_ENV: owner_tag(self.path)}):
+            self._repo.git.execute(command)
+
+    def end_orphans(self) -> list[int]:
+        """Kill git processes a killed bot left running in this clone (call before reading the remote)."""
+        return end_orphans(self.path)
+
     @contextmanager
     def _translated(self, what: str) -> Iterator[None]:
         try:
@@ -140,8 +151,14 @@ class GitRepo:
     def fetch(self, branch: str) -> str:
         """Fetch `branch` from origin; returns the sha of its head."""
         with self._translated(f"fetch {branch}"):
-            self._repo.git(c=_NO_AUTO_MAINTENANCE).fetch(
-                "--prune", "--no-tags", "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
+            self._supervised(
+                "-c",
+                _NO_AUTO_MAINTENANCE,
+                "fetch",
+                "--prune",
+                "--no-tags",
+                "origin",
+                f"+refs/heads/{branch}:refs/remotes/origin/{branch}",
             )
         # FETCH_HEAD's first line is "<sha>\t\tbranch '<branch>' of <url>": no second process needed.
         fetched = (Path(self._repo.git_dir) / "FETCH_HEAD").read_text().split("\t", 1)[0].strip()
@@ -207,7 +224,7 @@ class GitRepo:
     def push(self, sha: str, branch: str) -> None:
         """Push `sha` to origin's `branch` (fast-forward only). Raises `PushRejected` if the branch moved."""
         try:
-            self._repo.git.push("--porcelain", "origin", f"{sha}:refs/heads/{branch}")
+            self._supervised("push", "--porcelain", "origin", f"{sha}:refs/heads/{branch}")
         except git.GitCommandError as exc:
             output = _output(exc, self._secrets)
             if re.search(r"\[rejected\]|non-fast-forward|fetch first", output):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +30,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from fixes.children import die_with_parent_prefix
 
 __all__ = [
     "ImportCheck",
@@ -110,9 +113,14 @@ def _is_pytest(argv: Sequence[str]) -> bool:
 
 
 def _start(argv: Sequence[str], *, cwd: Path, stdin: int) -> subprocess.Popen[bytes]:
-    """Start `argv` in its own process group (so a timeout can kill everything it started)."""
+    """Start `argv` in its own process group (so a timeout can kill everything it started).
+
+    It also dies with the bot (`fixes/children.py`): a killed bot leaves no test run behind. A
+    program that cannot be found is started plainly, so that Popen reports it as before.
+    """
+    prefix = die_with_parent_prefix() if argv and shutil.which(argv[0]) else []
     return subprocess.Popen(
-        list(argv),
+        [*prefix, *argv],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from bot.commands import Command, Implement, Reject, Revert, Show, Snooze, Unknown, parse_command
 from bot.operations import Operations, Origin
 from bot.render.blocks import reply_message, text_message
@@ -22,9 +24,17 @@ from bot.render.views import Reply
 from bot.slack.client import SlackCalls
 from bot.slack.dedupe import DeliveryLedger
 
-__all__ = ["CommandRunner", "is_from_bot"]
+__all__ = ["CommandRunner", "describe_failure", "is_from_bot"]
 
 log = logging.getLogger(__name__)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A short, user-facing description of an unexpected error (no SQL, no parameters)."""
+    if isinstance(exc, DBAPIError):
+        # SQLAlchemy's text carries the statement and its parameters; the driver's does not.
+        return f"the bot's database refused it ({type(exc.orig).__name__}: {str(exc.orig)[:200]})"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 def is_from_bot(event: dict[str, Any]) -> bool:
@@ -50,21 +60,52 @@ class CommandRunner:
         self.bot_mention = bot_mention
         self.on_processed = on_processed
 
-    def submit(self, delivery: tuple[str, str] | None, work: Callable[[], None]) -> None:
-        """Run `work` on the pool once per delivery (claimed durably first)."""
+    def submit(
+        self,
+        delivery: tuple[str, str] | None,
+        work: Callable[[], None],
+        *,
+        reply_to: tuple[str, str] | None = None,
+    ) -> None:
+        """Run `work` on the pool once per delivery (claimed durably first).
+
+        Any failure after the ack reaches the person: with `reply_to` (channel, thread ts) the bot
+        answers there with a reference id that is also in the log line with the traceback.
+        """
 
         def job() -> None:
-            if delivery is not None and not self.ledger.claim(*delivery):
+            try:
+                if delivery is not None and not self.ledger.claim(*delivery):
+                    return
+            except Exception as exc:
+                # Not recorded, so not run: a Slack retry (or the person, later) may try again.
+                if delivery is not None:
+                    self.ledger.forget(delivery[0])
+                self._report(exc, reply_to, "it was not run; try again once the database is writable")
                 return
             if delivery is not None and self.on_processed is not None:
                 self.on_processed(delivery[1])
             try:
                 work()
-            except Exception:
-                # The listener already returned; the log keeps the traceback under this id.
-                log.exception("Slack command failed (ref %s)", uuid.uuid4().hex[:8])
+            except Exception as exc:
+                self._report(exc, reply_to, "it may have been done in part; `status` shows the state")
 
         self.pool.submit(job)
+
+    def _report(self, exc: Exception, reply_to: tuple[str, str] | None, consequence: str) -> None:
+        ref = uuid.uuid4().hex[:8]
+        # The listener already returned; the log keeps the traceback under this id.
+        log.exception("Slack command failed (ref %s)", ref)
+        if reply_to is None:
+            return
+        try:
+            self.say(
+                reply_to[0],
+                f":warning: That command failed: {describe_failure(exc)}; {consequence}. (ref `{ref}`)",
+                reply_to[1],
+            )
+        except Exception:
+            log.exception("could not tell the user about failure ref %s", ref)
 
     # ------------------------------------------------------------------ text commands
 

@@ -76,6 +76,11 @@ class DeliveryLedger:
                 self._seen.popitem(last=False)
             return True
 
+    def forget(self, key: str) -> None:
+        """Let `key` be processed again: its claim failed, so Slack's retry must not be dropped."""
+        with self._lock:
+            self._seen.pop(key, None)
+
     def claim(self, key: str, kind: str) -> bool:
         """Record `key` durably; False when it was already recorded (do not process again)."""
         if claim_delivery(self._sessions, key, kind):

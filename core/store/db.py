@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = [
@@ -80,12 +83,30 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def check_database(engine: Engine) -> str:
-    """ "ok", or the error text: for /health."""
+    """ "ok", "read-only: …" when a write is refused, or "error: …": for /health.
+
+    Reading is not enough: a database file made immutable, a full disk or a PostgreSQL replica
+    still answers `SELECT 1`. The probe inserts a row into `processed_events` and deletes it again.
+    """
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as exc:
         return f"error: {type(exc).__name__}: {exc}"
+    key = f"health-probe:{uuid.uuid4().hex}"
+    try:
+        # Committed, not rolled back: SQLite writes nothing to disk for a rolled-back transaction,
+        # so only a commit finds out. Insert and delete leave the table as it was.
+        with engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO processed_events (key, kind, received_at) VALUES (:key, 'health', :now)"),
+                {"key": key, "now": datetime.now(UTC)},
+            )
+            connection.execute(text("DELETE FROM processed_events WHERE key = :key"), {"key": key})
+    except DBAPIError as exc:
+        return f"read-only: {type(exc.orig).__name__}: {str(exc.orig).strip()[:200]}"
+    except Exception as exc:
+        return f"read-only: {type(exc).__name__}: {str(exc)[:200]}"
     return "ok"
 
 

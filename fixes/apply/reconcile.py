@@ -80,6 +80,9 @@ def _reconcile_one(
             token=token(settings),
             askpass_dir=settings.data_dir / "worktrees",
         )
+        # A push the killed process left running could still land after we read the remote.
+        for pid in repo.end_orphans():
+            say(f"ended git process {pid} left running by the killed apply")
         head = repo.fetch(service.branch)
         trailer = "Reverts-Fix-Id" if reverting else "Fix-Id"
         pushed = repo.find_commit_with_trailer(f"refs/remotes/origin/{service.branch}", trailer, fix_id)

@@ -28,4 +28,5 @@ def register(app: App, runner: CommandRunner) -> None:
                 channel=channel,
                 message_ts=message_ts,
             ),
+            reply_to=(channel, message_ts),
         )

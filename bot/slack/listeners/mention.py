@@ -25,4 +25,5 @@ def register(app: App, runner: CommandRunner) -> None:
                 ts=event["ts"],
                 thread_ts=event.get("thread_ts", ""),
             ),
+            reply_to=(event["channel"], event.get("thread_ts") or event["ts"]),
         )

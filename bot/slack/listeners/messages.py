@@ -10,9 +10,14 @@ from typing import Any
 
 from slack_bolt import App, BoltContext
 
+from bot.commands import Unknown, parse_command
 from bot.slack.conversation import CommandRunner, is_from_bot
 
 __all__ = ["register"]
+
+
+def is_command(text: str) -> bool:
+    return not isinstance(parse_command(text), Unknown)
 
 
 def register(app: App, runner: CommandRunner) -> None:
@@ -38,4 +43,6 @@ def register(app: App, runner: CommandRunner) -> None:
                 direct=direct,
                 only_known=not direct,
             ),
+            # Failures are answered for commands only: people also just talk in proposal threads.
+            reply_to=(event["channel"], thread_ts) if direct or is_command(text) else None,
         )

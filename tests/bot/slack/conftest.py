@@ -284,7 +284,14 @@ class Served:
                     future.result(timeout=15)
 
 
-def start_served(settings: Settings, sessions: sessionmaker[Session], fake: FakeSlack) -> tuple[Served, Any]:
+def start_served(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    fake: FakeSlack,
+    *,
+    signing_secret: str = SECRET,
+    checks: dict[str, Any] | None = None,
+) -> tuple[Served, Any]:
     from prometheus_client import CollectorRegistry
 
     pipeline = FakePipeline(sessions)
@@ -300,7 +307,9 @@ def start_served(settings: Settings, sessions: sessionmaker[Session], fake: Fake
         registry=registry,
     )
     web = create_web_app(
-        checks={"database": lambda: "ok"}, registry=registry, extra_routes=slack_routes(stack.app)
+        checks=checks if checks is not None else {"database": lambda: "ok"},
+        registry=registry,
+        extra_routes=slack_routes(stack.app, signing_secret=signing_secret),
     )
     server, thread, base_url = serve_asgi(web)
     served = Served(stack, fake, pipeline, Signed(base_url), sessions, base_url)
