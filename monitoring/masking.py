@@ -1,9 +1,16 @@
 """Mask the variable-looking parts of a log message: `Took 12ms for /a/b` → `Took <*> for <*>`.
 
 One fixed set of general rules, applied to every input (never tuned per log system): written-out
-dates, quoted values, paths and URLs, values of `key=value` pairs, anything holding a digit
-(numbers, ids, hex, uuids, ip addresses, durations, versions) and host names. Delimiters such as
-`= : , ; ( ) [ ]` are kept, so `uid=0` → `uid=<*>` and `[10.0.0.1]` → `[<*>]`.
+dates, paths and URLs, values of `key=value` pairs, and number-like tokens: every token holding a
+digit (numbers, ids, hex, uuids, ip addresses, durations, versions) except a word whose one digit
+follows a letter (`ssh2`, `eth0`, `log4j`).
+Delimiters such as `= : , ; ( ) [ ]` and quotes are kept, so `uid=0` → `uid=<*>`, `[10.0.0.1]` →
+`[<*>]` and `"GET /x HTTP/1.1"` → `"GET <*>"`. Adjacent variables collapse into one `<*>`.
+
+Words are never masked here, not even quoted ones or dotted names (`'sparkExecutorActorSystem'`,
+`mapred.job.id`): whether a word is a variable is learnt by the miner from how many distinct words
+a position shows (`monitoring.templates`). A word with a single digit inside (`ssh2`, `jk2_init`,
+`eth0`) counts as a word for the same reason.
 
 Speed matters (the scanner masks every line): each rule runs only when its trigger character is
 present, and every pattern starts at a token boundary so the engine never rescans inside a word.
@@ -27,28 +34,34 @@ _DATES = re.compile(
     rf"(?<![\w])(?:{_DAY})?{_MONTH}\s+\d{{1,2}},?(?:\s+\d{{4}})?\s+\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:\s+\d{{4}})?\b"
     rf"|(?<![\w])\d{{1,2}}\s+{_MONTH}\s+\d{{4}}(?:\s+\d{{1,2}}:\d{{2}}(?::\d{{2}})?)?\b"
 )
-_QUOTED = re.compile(r"\"[^\"\n]{0,200}\"|(?<![\w'])'[^'\n]{0,200}'(?![\w'])")
 _PATHS = re.compile(r"(?:(?<![\w./-])[a-z][a-z0-9+.-]*://|(?<![\w./-])/)[^\s,;'\"()\[\]{}<>]*")
 _VALUES = re.compile(rf"(?<==)[^{_DELIM}]+")
-_DIGITS = re.compile(rf"{_START}[^{_DELIM}\d]*+\d[^\s,;='\"()\[\]{{}}<>]*")
-_HOSTS = re.compile(r"(?<![\w.-])(?:[\w-]+\.){2,}[A-Za-z][\w-]*(?![\w.-])")
+# A token holding a digit; a colon belongs to it only inside (`10.0.0.1:22`), not at its end (`id 7:`).
+_BODY = r"[^\s,;=:'\"()\[\]{}<>]"
+_DIGITS = re.compile(rf"{_START}[^{_DELIM}\d]*+\d(?:{_BODY}|:(?={_BODY}))*")
 _MONTH_OR_DAY = re.compile(r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)")
-_COLLAPSE = re.compile(r"(?:<\*>:?)+<\*>")
+_COLLAPSE = re.compile(r"(?:<\*>[: ]?)+<\*>")
+
+
+def _digits(match: re.Match[str]) -> str:
+    """`<*>` for a number-like token; a word with one digit right after a letter (`ssh2`, `jk2_init`)
+    stays, an id with one (`blk_1`, `node-3`) does not."""
+    token = match.group()
+    digits = [index for index, char in enumerate(token) if char.isdigit()]
+    if len(digits) == 1 and digits[0] > 0 and token[digits[0] - 1].isalpha():
+        return token
+    return WILDCARD
 
 
 def mask(message: str) -> str:
     """`message` with each variable-looking part replaced by `<*>` (adjacent ones merged)."""
     if ":" in message and _MONTH_OR_DAY.search(message):
         message = _DATES.sub(WILDCARD, message)
-    if '"' in message or "'" in message:
-        message = _QUOTED.sub(WILDCARD, message)
     if "/" in message:
         message = _PATHS.sub(WILDCARD, message)
     if "=" in message:
         message = _VALUES.sub(WILDCARD, message)
-    message = _DIGITS.sub(WILDCARD, message)
-    if "." in message:
-        message = _HOSTS.sub(WILDCARD, message)
-    if "<*><*>" in message or "<*>:<*>" in message:
+    message = _DIGITS.sub(_digits, message)
+    if "<*><*>" in message or "<*>:<*>" in message or "<*> <*>" in message:
         message = _COLLAPSE.sub(WILDCARD, message)
     return message

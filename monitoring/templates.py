@@ -1,35 +1,64 @@
-"""A streaming log-template miner with bounded memory.
+"""A streaming log-template miner with bounded work per line and bounded memory.
 
 Each message is masked (`monitoring.masking`), split on whitespace, and assigned to a group:
 
 0. fastest path: masking never looks at which digit a message holds, only where digits are, so a
    message with every digit replaced by `0` (a C-speed `bytes.translate`) is a cache key that
-   skips masking for the same statement with other numbers;
+   skips masking for the same statement with other numbers (when the mask kept no digit);
 1. exact fast path: a dict keyed by the masked message. A message seen before returns the group it
    got the first time (or the group that one was merged into), so repeated messages never open
    new groups;
-2. otherwise the candidates are the groups with the same token count and the same first token
-   (a masked first token matches any). The message joins a group when every position where both
-   sides hold a constant agrees; positions already turned into `<*>` accept anything;
-3. otherwise it opens a new group. When `merge_after` groups of a bucket differ from each other at
-   exactly one position, that position is a variable that happens to hold words (user names,
-   hosts): the groups are merged into the oldest one and the position becomes `<*>`. Fewer
-   distinct values than that stay distinct statements (`startup`/`shutdown`, `password`/`none`).
+2. otherwise the candidates are the groups of one bucket: same token count and same first token
+   (a masked first token, or a first token past `MAX_CHILDREN` distinct ones for that token count,
+   shares the wildcard bucket, as Drain's prefix tree does). At most `MAX_CANDIDATES` of them, the
+   most recently used first, are compared: the work per line is bounded whatever the log holds.
+   The message joins a group when every position where both sides hold a constant agrees;
+3. otherwise the closest candidate (fewest disagreeing positions, at least half of the positions
+   agreeing) records, for each position where they disagree, the distinct words seen there (at most
+   `DISTINCT_WORDS` per position). Once every disagreeing position has shown `DISTINCT_WORDS`
+   distinct words, those positions become `<*>`: they hold a variable that happens to be a word
+   (user names, team names, hosts). The message joins, and the groups that the widened template now
+   covers are merged into it (they keep answering to their old ids through `resolve`). Fewer
+   distinct words than that stay distinct statements (`startup`/`shutdown`, `GET`/`POST`,
+   `Paused`/`Resumed`/`Started`);
+4. otherwise the message opens a new group.
 
-One fixed configuration serves every input. Memory is bounded by `max_groups` (least recently
-used groups are forgotten beyond it) and `max_cache` (the exact-match cache is cleared and refilled).
-Merged groups keep answering to their old ids through `resolve`.
+One fixed configuration serves every input; nothing is keyed to a log system. Memory is bounded by
+`max_groups` (least recently used groups are forgotten beyond it), `max_cache` (the exact-match
+caches are cleared and refilled) and, per group, by its tokens plus `DISTINCT_WORDS` words per
+position. No per-line data is kept.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from itertools import islice
 
 from monitoring.masking import WILDCARD, mask
 
-__all__ = ["Group", "TemplateMiner"]
+__all__ = ["DISTINCT_WORDS", "GAP_WORDS", "MAX_CANDIDATES", "MAX_CHILDREN", "Group", "TemplateMiner"]
 
+# Groups compared per line at most (the bound the property tests check). Real logs rarely hold more
+# than a handful of statements with the same token count and first word; the cap only bites on
+# adversarial input, where it keeps the cost linear in the lines instead of quadratic.
+MAX_CANDIDATES = 32
+# Distinct words a position must show before it becomes a variable.
+DISTINCT_WORDS = 3
+# Distinct runs of words a stretch of a template must show before it becomes one variable spanning
+# several words: stricter than for one word, since a few extra words are as often a different
+# statement (`for root` / `for invalid user oracle`).
+GAP_WORDS = 6
+# Distinct first tokens per token count before further ones share the wildcard bucket.
+MAX_CHILDREN = 100
+# Longest run of words one variable may span.
+_LONGEST_RUN = 6
+# Share of positions that must agree for a candidate to collect evidence from a message.
+_NEAR = 0.5
+
+_HAS_DIGIT = re.compile(r"\d")
 _ZERO_DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
 
 
@@ -41,6 +70,10 @@ class Group:
     tokens: list[str]
     count: int = 0
     key: tuple[int, str] = field(default=(0, ""))
+    # Distinct other words seen at each position by messages that nearly matched (capped).
+    seen: dict[tuple[int, int], set[str]] = field(default_factory=dict, repr=False)
+    # The position of the one `<*>` that stands for a run of words (-1: none).
+    wide: int = -1
 
     @property
     def template(self) -> str:
@@ -69,16 +102,74 @@ def _fits(pattern: str, token: str) -> bool:
     )
 
 
+def _differences(template: list[str], tokens: list[str], limit: int) -> tuple[list[int], int] | None:
+    """Positions where both hold different constants, and how many constants agree.
+
+    None as soon as more than `limit` positions differ.
+    """
+    differ: list[int] = []
+    agree = 0
+    for index, (mine, theirs) in enumerate(zip(template, tokens, strict=True)):
+        if mine == theirs:
+            if WILDCARD not in mine:
+                agree += 1
+        elif not _compatible(mine, theirs):
+            differ.append(index)
+            if len(differ) > limit:
+                return None
+    return differ, agree
+
+
+def _same(mine: str, theirs: str) -> bool:
+    return mine == theirs or _compatible(mine, theirs)
+
+
+def _covers(template: list[str], wide: int, tokens: list[str]) -> bool:
+    """Whether `tokens` fit `template`, whose `<*>` at `wide` (if >= 0) stands for any number of tokens."""
+    if len(template) == len(tokens):
+        return all(map(_same, template, tokens))
+    if wide < 0 or len(tokens) < len(template) - 1:
+        return False
+    tail = len(template) - wide - 1
+    return all(map(_same, template[:wide], tokens[:wide])) and all(
+        map(_same, template[wide + 1 :], tokens[len(tokens) - tail :])
+    )
+
+
+def _gap(template: list[str], tokens: list[str]) -> tuple[int, int, str] | None:
+    """Where a message of another length differs from `template` in one run of words.
+
+    (start, end, words): `template[start:end]` stands where the message has `words`; None unless
+    the agreeing prefix and suffix hold at least two constants and more than either run is long.
+    """
+    most = min(len(template), len(tokens))
+    prefix = 0
+    while prefix < most and _same(template[prefix], tokens[prefix]):
+        prefix += 1
+    suffix = 0
+    while suffix < most - prefix and _same(template[-1 - suffix], tokens[-1 - suffix]):
+        suffix += 1
+    agree = sum(WILDCARD not in t for t in (*template[:prefix], *template[len(template) - suffix :]))
+    ours = len(template) - prefix - suffix
+    theirs = len(tokens) - prefix - suffix
+    if agree < 2 or min(ours, theirs) < 1 or agree <= min(ours, theirs) or max(ours, theirs) > _LONGEST_RUN:
+        return None
+    return prefix, len(template) - suffix, " ".join(tokens[prefix : len(tokens) - suffix])
+
+
 class TemplateMiner:
     """Assign template groups to messages one at a time. Not thread-safe; one per scan."""
 
-    def __init__(self, *, merge_after: int = 3, max_groups: int = 20_000, max_cache: int = 200_000) -> None:
-        self.merge_after = merge_after
+    def __init__(self, *, max_groups: int = 20_000, max_cache: int = 200_000) -> None:
         self.max_groups = max_groups
         self.max_cache = max_cache
+        # Groups compared for the last message (instrumentation: tests check it stays bounded).
+        self.comparisons = 0
         self._cache: dict[str, Group] = {}
         self._digits: dict[bytes, Group] = {}
-        self._buckets: dict[tuple[int, str], list[Group]] = {}
+        self._buckets: dict[tuple[int, str], OrderedDict[int, Group]] = {}
+        self._children: dict[int, set[str]] = {}
+        self._by_first: dict[str, OrderedDict[int, Group]] = {}
         self._groups: OrderedDict[int, Group] = OrderedDict()
         self._merged_into: dict[int, int] = {}
         self._next_id = 1
@@ -96,13 +187,18 @@ class TemplateMiner:
 
     def add(self, message: str) -> Group:
         """The group of `message` (created if needed); its count includes this message."""
+        self.comparisons = 0
         key = message.encode("utf-8", "surrogatepass").translate(_ZERO_DIGITS)
         group = self._digits.get(key)
         if group is None or group.id not in self._groups:
-            group = self._lookup(mask(message))
-            if len(self._digits) >= self.max_cache:
-                self._digits.clear()
-            self._digits[key] = group
+            masked = mask(message)
+            group = self._lookup(masked)
+            # Only a mask that kept no digit is the same for every message with this key (a word
+            # with one digit inside, `eth0`, stays as it is and `eth1` may be another statement).
+            if not _HAS_DIGIT.search(masked):
+                if len(self._digits) >= self.max_cache:
+                    self._digits.clear()
+                self._digits[key] = group
         group.count += 1
         return group
 
@@ -115,35 +211,128 @@ class TemplateMiner:
             self._cache[masked] = group
         return group
 
+    def _bucket_key(self, tokens: list[str]) -> tuple[int, str]:
+        first = tokens[0]
+        if WILDCARD in first:
+            return (len(tokens), "")
+        children = self._children.setdefault(len(tokens), set())
+        if first not in children:
+            if len(children) >= MAX_CHILDREN:
+                return (len(tokens), "")
+            children.add(first)
+        return (len(tokens), first)
+
     def _place(self, masked: str) -> Group:
         tokens = masked.split() or [""]
-        first = tokens[0]
-        key = (len(tokens), "" if WILDCARD in first else first)
-        bucket = self._buckets.setdefault(key, [])
-        siblings: dict[int, list[Group]] = {}
-        for group in bucket:
-            differ = -1
-            for index, (mine, theirs) in enumerate(zip(group.tokens, tokens, strict=True)):
-                if mine != theirs and not _compatible(mine, theirs):
-                    if differ >= 0:
-                        differ = -2
-                        break
-                    differ = index
-            if differ == -1:
+        key = self._bucket_key(tokens)
+        found = self._same_length(tokens, key)
+        if isinstance(found, Group):
+            return found
+        if found is not None:
+            closest, differ = found
+            spans = [(p, p + 1) for p in differ]
+            if self._learn(closest, spans, [tokens[p] for p in differ], DISTINCT_WORDS):
+                return self._widen(closest, spans, tokens)
+            return self._open(tokens, key)
+        return self._other_lengths(tokens, key[1]) or self._open(tokens, key)
+
+    def _same_length(self, tokens: list[str], key: tuple[int, str]) -> Group | tuple[Group, list[int]] | None:
+        """The group `tokens` fit, else the closest group and where they differ, else None."""
+        # A candidate collects evidence only when at least half of the positions agree.
+        limit = len(tokens) - math.ceil(len(tokens) * _NEAR)
+        closest: Group | None = None
+        closest_diff: list[int] = []
+        for group in islice(reversed(self._buckets.get(key, {}).values()), MAX_CANDIDATES):
+            self.comparisons += 1
+            found = _differences(group.tokens, tokens, limit)
+            if found is None:
+                continue
+            differ, agree = found
+            if not differ:
                 self._join(group, tokens)
                 return group
-            if differ >= 0:
-                siblings.setdefault(differ, []).append(group)
+            # Evidence counts only from a message that shares more constant words than it differs
+            # in: `[instance: <*>] Claim successful` says nothing about `... Creating image`.
+            if len(differ) < agree and (
+                closest is None or (len(differ), group.id) < (len(closest_diff), closest.id)
+            ):
+                closest, closest_diff = group, differ
+        return None if closest is None else (closest, closest_diff)
+
+    def _other_lengths(self, tokens: list[str], first: str) -> Group | None:
+        """The group of another length that `tokens` fit, or that widens to fit them, else None.
+
+        Lines of one statement whose variable spans several words (`lost: timed out`,
+        `lost: connection reset by peer`) differ in length; candidates share the first word.
+        """
+        closest: tuple[Group, int, int, str] | None = None
+        for group in islice(reversed(self._by_first.get(first, {}).values()), MAX_CANDIDATES):
+            if len(group.tokens) == len(tokens):
+                continue
+            self.comparisons += 1
+            if _covers(group.tokens, group.wide, tokens):
+                self._groups.move_to_end(group.id)
+                return group
+            gap = _gap(group.tokens, tokens)
+            if gap is not None and (closest is None or group.id < closest[0].id):
+                closest = (group, *gap)
+        if closest is not None:
+            group, start, end, words = closest
+            if self._learn(group, [(start, end)], [words], GAP_WORDS):
+                return self._widen(group, [(start, end)], None)
+        return None
+
+    def _open(self, tokens: list[str], key: tuple[int, str]) -> Group:
         group = Group(id=self._next_id, tokens=tokens, key=key)
         self._next_id += 1
-        bucket.append(group)
+        self._buckets.setdefault(key, OrderedDict())[group.id] = group
+        self._by_first.setdefault(key[1], OrderedDict())[group.id] = group
         self._groups[group.id] = group
-        for position, related in siblings.items():
-            if len(related) + 1 >= self.merge_after:
-                group = self._merge([*related, group], position)
-                break
         if len(self._groups) > self.max_groups:
             self._evict()
+        return group
+
+    @staticmethod
+    def _learn(group: Group, spans: list[tuple[int, int]], words: list[str], needed: int) -> bool:
+        """Record the message's words where it differs; whether all those spans are variables now."""
+        ready = True
+        for span, word in zip(spans, words, strict=True):
+            seen = group.seen.setdefault(span, set())
+            if len(seen) < needed:
+                seen.add(word)
+            # The group's own word counts as one of the distinct values.
+            if len(seen) + 1 < needed:
+                ready = False
+        return ready
+
+    def _widen(self, group: Group, spans: list[tuple[int, int]], tokens: list[str] | None) -> Group:
+        """Turn `spans` of the group's template into `<*>`, join `tokens`, merge the groups now covered."""
+        for start, end in sorted(spans, reverse=True):
+            group.tokens[start:end] = [WILDCARD]
+            if end - start != 1 or tokens is None:
+                group.wide = start
+        group.seen.clear()
+        if tokens is not None:
+            self._join(group, tokens)
+        key = self._bucket_key(group.tokens)
+        if key != group.key:
+            del self._buckets[group.key][group.id]
+            del self._by_first[group.key[1]][group.id]
+            group.key = key
+            self._buckets.setdefault(key, OrderedDict())[group.id] = group
+            self._by_first.setdefault(key[1], OrderedDict())[group.id] = group
+        # Groups opened earlier for the same statement (one per word seen) now fit the template.
+        covered = []
+        for other in islice(reversed(self._by_first[key[1]].values()), MAX_CANDIDATES):
+            self.comparisons += 1
+            if other is not group and _covers(group.tokens, group.wide, other.tokens):
+                covered.append(other)
+        for other in covered:
+            group.count += other.count
+            self._merged_into[other.id] = group.id
+            self._forget(other)
+            if len(other.tokens) == len(group.tokens):
+                self._join(group, other.tokens)
         return group
 
     def _join(self, group: Group, tokens: list[str]) -> None:
@@ -151,20 +340,13 @@ class TemplateMiner:
             mine if mine == theirs else WILDCARD for mine, theirs in zip(group.tokens, tokens, strict=True)
         ]
         self._groups.move_to_end(group.id)
+        self._buckets[group.key].move_to_end(group.id)
+        self._by_first[group.key[1]].move_to_end(group.id)
 
-    def _merge(self, related: list[Group], position: int) -> Group:
-        keep = min(related, key=lambda g: g.id)
-        bucket = self._buckets[keep.key]
-        for other in related:
-            if other is not keep:
-                keep.count += other.count
-                self._merged_into[other.id] = keep.id
-                del self._groups[other.id]
-                bucket.remove(other)
-                self._join(keep, other.tokens)
-        keep.tokens[position] = WILDCARD
-        return keep
+    def _forget(self, group: Group) -> None:
+        del self._groups[group.id]
+        del self._buckets[group.key][group.id]
+        del self._by_first[group.key[1]][group.id]
 
     def _evict(self) -> None:
-        _, oldest = self._groups.popitem(last=False)
-        self._buckets[oldest.key].remove(oldest)
+        self._forget(next(iter(self._groups.values())))
