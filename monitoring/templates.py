@@ -39,7 +39,15 @@ from itertools import islice
 
 from monitoring.masking import WILDCARD, mask
 
-__all__ = ["DISTINCT_WORDS", "GAP_WORDS", "MAX_CANDIDATES", "MAX_CHILDREN", "Group", "TemplateMiner"]
+__all__ = [
+    "DISTINCT_WORDS",
+    "GAP_WORDS",
+    "SYMBOL_WORDS",
+    "MAX_CANDIDATES",
+    "MAX_CHILDREN",
+    "Group",
+    "TemplateMiner",
+]
 
 # Groups compared per line at most (the bound the property tests check). Real logs rarely hold more
 # than a handful of statements with the same token count and first word; the cap only bites on
@@ -47,6 +55,9 @@ __all__ = ["DISTINCT_WORDS", "GAP_WORDS", "MAX_CANDIDATES", "MAX_CHILDREN", "Gro
 MAX_CANDIDATES = 32
 # Distinct words a position must show before it becomes a variable.
 DISTINCT_WORDS = 3
+# Distinct words an upper-case position (`"GET`/`"POST`, `NEW`/`RUNNING`, `ERROR`) must show:
+# such words name methods, states and codes, a small fixed set that tells statements apart.
+SYMBOL_WORDS = 10
 # Distinct runs of words a stretch of a template must show before it becomes one variable spanning
 # several words: stricter than for one word, since a few extra words are as often a different
 # statement (`for root` / `for invalid user oracle`).
@@ -58,6 +69,8 @@ _LONGEST_RUN = 6
 # Share of positions that must agree for a candidate to collect evidence from a message.
 _NEAR = 0.5
 
+_SYMBOL = re.compile(r"[A-Z][A-Z0-9_]+")
+_PUNCT = "\"'()[]{}<>:,;."
 _HAS_DIGIT = re.compile(r"\d")
 _ZERO_DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
 
@@ -228,20 +241,25 @@ class TemplateMiner:
         found = self._same_length(tokens, key)
         if isinstance(found, Group):
             return found
-        if found is not None:
-            closest, differ = found
-            spans = [(p, p + 1) for p in differ]
-            if self._learn(closest, spans, [tokens[p] for p in differ], DISTINCT_WORDS):
-                return self._widen(closest, spans, tokens)
+        if found:
+            # Every near candidate learns the words (`Deployed <w> to production` learns its
+            # names even though `Deployed <*> to staging` is closer); the closest that is ready widens.
+            ready = []
+            for group, differ in found:
+                spans = [(p, p + 1) for p in differ]
+                if self._learn(group, spans, [tokens[p] for p in differ]):
+                    ready.append((len(differ), group.id, group, spans))
+            if ready:
+                _, _, group, spans = min(ready, key=lambda r: r[:2])
+                return self._widen(group, spans, tokens)
             return self._open(tokens, key)
         return self._other_lengths(tokens, key[1]) or self._open(tokens, key)
 
-    def _same_length(self, tokens: list[str], key: tuple[int, str]) -> Group | tuple[Group, list[int]] | None:
-        """The group `tokens` fit, else the closest group and where they differ, else None."""
+    def _same_length(self, tokens: list[str], key: tuple[int, str]) -> Group | list[tuple[Group, list[int]]]:
+        """The group `tokens` fit, else the near groups and where they differ."""
         # A candidate collects evidence only when at least half of the positions agree.
         limit = len(tokens) - math.ceil(len(tokens) * _NEAR)
-        closest: Group | None = None
-        closest_diff: list[int] = []
+        near = []
         for group in islice(reversed(self._buckets.get(key, {}).values()), MAX_CANDIDATES):
             self.comparisons += 1
             found = _differences(group.tokens, tokens, limit)
@@ -253,11 +271,9 @@ class TemplateMiner:
                 return group
             # Evidence counts only from a message that shares more constant words than it differs
             # in: `[instance: <*>] Claim successful` says nothing about `... Creating image`.
-            if len(differ) < agree and (
-                closest is None or (len(differ), group.id) < (len(closest_diff), closest.id)
-            ):
-                closest, closest_diff = group, differ
-        return None if closest is None else (closest, closest_diff)
+            if len(differ) < agree:
+                near.append((group, differ))
+        return near
 
     def _other_lengths(self, tokens: list[str], first: str) -> Group | None:
         """The group of another length that `tokens` fit, or that widens to fit them, else None.
@@ -265,7 +281,7 @@ class TemplateMiner:
         Lines of one statement whose variable spans several words (`lost: timed out`,
         `lost: connection reset by peer`) differ in length; candidates share the first word.
         """
-        closest: tuple[Group, int, int, str] | None = None
+        ready: list[tuple[Group, int, int]] = []
         for group in islice(reversed(self._by_first.get(first, {}).values()), MAX_CANDIDATES):
             if len(group.tokens) == len(tokens):
                 continue
@@ -274,12 +290,11 @@ class TemplateMiner:
                 self._groups.move_to_end(group.id)
                 return group
             gap = _gap(group.tokens, tokens)
-            if gap is not None and (closest is None or group.id < closest[0].id):
-                closest = (group, *gap)
-        if closest is not None:
-            group, start, end, words = closest
-            if self._learn(group, [(start, end)], [words], GAP_WORDS):
-                return self._widen(group, [(start, end)], None)
+            if gap is not None and self._learn_run(group, *gap):
+                ready.append((group, gap[0], gap[1]))
+        if ready:
+            group, start, end = min(ready, key=lambda r: r[0].id)
+            return self._widen(group, [(start, end)], None)
         return None
 
     def _open(self, tokens: list[str], key: tuple[int, str]) -> Group:
@@ -293,17 +308,38 @@ class TemplateMiner:
         return group
 
     @staticmethod
-    def _learn(group: Group, spans: list[tuple[int, int]], words: list[str], needed: int) -> bool:
+    def _learn(group: Group, spans: list[tuple[int, int]], words: list[str]) -> bool:
         """Record the message's words where it differs; whether all those spans are variables now."""
         ready = True
         for span, word in zip(spans, words, strict=True):
             seen = group.seen.setdefault(span, set())
+            symbolic = _SYMBOL.fullmatch(word.strip(_PUNCT)) or _SYMBOL.fullmatch(
+                group.tokens[span[0]].strip(_PUNCT)
+            )
+            needed = SYMBOL_WORDS if symbolic else DISTINCT_WORDS
             if len(seen) < needed:
                 seen.add(word)
             # The group's own word counts as one of the distinct values.
             if len(seen) + 1 < needed:
                 ready = False
         return ready
+
+    @staticmethod
+    def _learn_run(group: Group, start: int, end: int, run: str) -> bool:
+        """Record a run of words standing where the template has `start:end`; whether it is a variable.
+
+        A run that starts or ends with the same word as one seen before (or as the template's own)
+        is not new evidence: `failed: timed out` and `failed: refused` beside `passed` are two
+        statements whose second one has a variable, not one statement.
+        """
+        seen = group.seen.setdefault((start, end), set())
+        words = run.split()
+        own = group.tokens[start:end]
+        if len(seen) < GAP_WORDS and not any(
+            words[0] == other[0] or words[-1] == other[-1] for other in (own, *(o.split() for o in seen))
+        ):
+            seen.add(run)
+        return len(seen) + 1 >= GAP_WORDS
 
     def _widen(self, group: Group, spans: list[tuple[int, int]], tokens: list[str] | None) -> Group:
         """Turn `spans` of the group's template into `<*>`, join `tokens`, merge the groups now covered."""
