@@ -42,9 +42,9 @@ from monitoring.masking import WILDCARD, mask
 __all__ = [
     "DISTINCT_WORDS",
     "GAP_WORDS",
-    "SYMBOL_WORDS",
     "MAX_CANDIDATES",
     "MAX_CHILDREN",
+    "SYMBOL_WORDS",
     "Group",
     "TemplateMiner",
 ]
