@@ -32,6 +32,7 @@ position. No per-line data is kept.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -113,6 +114,31 @@ def _fits(pattern: str, token: str) -> bool:
         and token.endswith(tail)
         and (len(token) >= len(head) + len(tail))
     )
+
+
+def _affixed(words: list[str]) -> str:
+    """`<*>` with the punctuation that all `words` share at their ends (`user=<*>`, `<*>]`, `'<*>'`)."""
+    # Character by character is what is wanted here: these are words, not paths.
+    head = os.path.commonprefix(words)  # noqa: RUF071
+    tail = os.path.commonprefix([w[::-1] for w in words])[::-1]  # noqa: RUF071
+    cut = max((i + 1 for i, c in enumerate(head) if not c.isalnum()), default=0)
+    keep = min((i for i, c in enumerate(tail) if not c.isalnum()), default=len(tail))
+    head, tail = head[:cut], tail[keep:]
+    if WILDCARD in head or WILDCARD in tail or len(head) + len(tail) >= min(map(len, words)):
+        return WILDCARD
+    return f"{head}{WILDCARD}{tail}"
+
+
+def _collapse_run(group: Group) -> None:
+    """Word variables side by side are one variable of several words (`[instance: ab cd]`)."""
+    for index in range(len(group.tokens) - 1):
+        if group.tokens[index] == group.tokens[index + 1] == WILDCARD:
+            end = index + 1
+            while end < len(group.tokens) and group.tokens[end] == WILDCARD:
+                end += 1
+            group.tokens[index:end] = [WILDCARD]
+            group.wide = index
+            return
 
 
 def _differences(template: list[str], tokens: list[str], limit: int) -> tuple[list[int], int] | None:
@@ -344,12 +370,17 @@ class TemplateMiner:
     def _widen(self, group: Group, spans: list[tuple[int, int]], tokens: list[str] | None) -> Group:
         """Turn `spans` of the group's template into `<*>`, join `tokens`, merge the groups now covered."""
         for start, end in sorted(spans, reverse=True):
-            group.tokens[start:end] = [WILDCARD]
+            words = [" ".join(group.tokens[start:end]), *group.seen.get((start, end), ())]
+            if tokens is not None:
+                words.append(tokens[start])
+            group.tokens[start:end] = [_affixed(words)]
             if end - start != 1 or tokens is None:
                 group.wide = start
         group.seen.clear()
         if tokens is not None:
             self._join(group, tokens)
+        if group.wide < 0:
+            _collapse_run(group)
         key = self._bucket_key(group.tokens)
         if key != group.key:
             del self._buckets[group.key][group.id]
@@ -373,7 +404,8 @@ class TemplateMiner:
 
     def _join(self, group: Group, tokens: list[str]) -> None:
         group.tokens = [
-            mine if mine == theirs else WILDCARD for mine, theirs in zip(group.tokens, tokens, strict=True)
+            mine if mine == theirs or (WILDCARD in mine and _fits(mine, theirs)) else WILDCARD
+            for mine, theirs in zip(group.tokens, tokens, strict=True)
         ]
         self._groups.move_to_end(group.id)
         self._buckets[group.key].move_to_end(group.id)
