@@ -179,7 +179,7 @@ def _gap(template: list[str], tokens: list[str]) -> tuple[int, int, str] | None:
     """Where a message of another length differs from `template` in one run of words.
 
     (start, end, words): `template[start:end]` stands where the message has `words`; None unless
-    the agreeing prefix and suffix hold at least two constants and more than either run is long.
+    the agreeing prefix and suffix hold at least two constants and both runs are 1 to 6 words long.
     """
     most = min(len(template), len(tokens))
     prefix = 0
@@ -191,7 +191,7 @@ def _gap(template: list[str], tokens: list[str]) -> tuple[int, int, str] | None:
     agree = sum(WILDCARD not in t for t in (*template[:prefix], *template[len(template) - suffix :]))
     ours = len(template) - prefix - suffix
     theirs = len(tokens) - prefix - suffix
-    if agree < 2 or min(ours, theirs) < 1 or agree <= min(ours, theirs) or max(ours, theirs) > _LONGEST_RUN:
+    if agree < 2 or min(ours, theirs) < 1 or max(ours, theirs) > _LONGEST_RUN:
         return None
     return prefix, len(template) - suffix, " ".join(tokens[prefix : len(tokens) - suffix])
 
@@ -278,7 +278,6 @@ class TemplateMiner:
             if ready:
                 _, _, group, spans = min(ready, key=lambda r: r[:2])
                 return self._widen(group, spans, tokens)
-            return self._open(tokens, key)
         return self._other_lengths(tokens, key[1]) or self._open(tokens, key)
 
     def _same_length(self, tokens: list[str], key: tuple[int, str]) -> Group | list[tuple[Group, list[int]]]:
