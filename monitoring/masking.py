@@ -39,6 +39,7 @@ _VALUES = re.compile(rf"(?<==)[^{_DELIM}]+")
 # A token holding a digit; a colon belongs to it only inside (`10.0.0.1:22`), not at its end (`id 7:`).
 _BODY = r"[^\s,;=:'\"()\[\]{}<>]"
 _DIGITS = re.compile(rf"{_START}[^{_DELIM}\d]*+\d(?:{_BODY}|:(?={_BODY}))*")
+_WORD_WITH_DIGIT = re.compile(r"\D*[A-Za-z]\d\D*")
 _MONTH_OR_DAY = re.compile(r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)")
 _COLLAPSE = re.compile(r"(?:<\*>[: ]?)+<\*>")
 
@@ -47,10 +48,7 @@ def _digits(match: re.Match[str]) -> str:
     """`<*>` for a number-like token; a word with one digit right after a letter (`ssh2`, `jk2_init`)
     stays, an id with one (`blk_1`, `node-3`) does not."""
     token = match.group()
-    digits = [index for index, char in enumerate(token) if char.isdigit()]
-    if len(digits) == 1 and digits[0] > 0 and token[digits[0] - 1].isalpha():
-        return token
-    return WILDCARD
+    return token if _WORD_WITH_DIGIT.fullmatch(token) else WILDCARD
 
 
 def mask(message: str) -> str:
