@@ -322,14 +322,18 @@ def run_child(kind: str, path: Path, budget: float) -> dict[str, float]:
 
 def throughput(lines: int, budget: float, python: Path) -> list[dict[str, float]]:
     names = [*log_shapes.GENERATED, *(f"loghub-templates:{n}" for n in log_shapes.LOGHUB_TEMPLATE_SETS)]
-    per_set = lines // len(names) + 1
-    generated = [log_shapes.generate(name, lines=per_set, seed=lines)[0] for name in names]
+    chunk = 2_000
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "messages.log"
         with path.open("w", encoding="utf-8") as handle:
-            # Interleaved, as services write into one stream.
-            for index in range(lines):
-                handle.write(generated[index % len(names)][index // len(names)].replace("\n", " ") + "\n")
+            # In chunks, so that this process stays small: the children's peak RSS counts the
+            # memory of the process they were started from.
+            for start in range(0, lines, chunk * len(names)):
+                generated = [log_shapes.generate(name, lines=chunk, seed=start)[0] for name in names]
+                # Interleaved, as services write into one stream.
+                for index in range(min(chunk * len(names), lines - start)):
+                    message = generated[index % len(names)][index // len(names)]
+                    handle.write(message.replace("\n", " ") + "\n")
         drain = run_peer(python, "throughput", json.dumps(MIXED), str(path), str(budget))
         return [
             run_child("ours", path, budget),
