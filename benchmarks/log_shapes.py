@@ -13,7 +13,7 @@ handle and was not tuned on line by line:
   (`Deployed <*> to staging` / `... to production`), which must stay apart;
 - `varying-lengths`: one statement whose variable spans one to six words
   (`Connection to <*> lost: <*>`), beside fixed statements;
-- `loghub-templates:<Name>`: the real corrected templates of seven Loghub-2k sets we have no lines
+- `loghub-templates:<Name>`: the real corrected templates of eight Loghub-2k sets we have no lines
   for (benchmarks/data/loghub2k_templates), each `<*>` filled with generated values.
 
 Frequencies follow a Zipf law over the statements, as in real logs: a few statements make most lines.
@@ -35,7 +35,7 @@ Labelled = tuple[list[str], list[str]]
 Value = Callable[[random.Random], str]
 
 TEMPLATES = Path(__file__).resolve().parent / "data" / "loghub2k_templates"
-LOGHUB_TEMPLATE_SETS = ("Proxifier", "Spark", "HPC", "OpenStack", "Windows", "HealthApp", "Hadoop")
+LOGHUB_TEMPLATE_SETS = ("Proxifier", "Spark", "HPC", "OpenStack", "Windows", "HealthApp", "Hadoop", "BGL")
 
 _SLOT = re.compile(r"\{(\w+)\}")
 _NAMES = [

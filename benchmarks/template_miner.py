@@ -7,7 +7,7 @@
    spaces) on labelled sets split in two:
    - tuning (what the one configuration was chosen on): Loghub HDFS, OpenSSH, Linux; the generated
      `python-service`, `word-variables` and `varying-lengths`; lines made from the real templates
-     of Loghub Proxifier, HPC and OpenStack;
+     of Loghub Proxifier, HPC, OpenStack and BGL;
    - hold-out (scores looked at, failures not studied): Loghub Apache and Zookeeper; the generated
      `uvicorn-access`; lines made from the real templates of Loghub Spark, Windows, HealthApp and
      Hadoop.
@@ -125,6 +125,7 @@ TEMPLATE_SETS: dict[str, dict[str, object]] = {
     "Windows": {"regex": [r"0x.*?\s"], "st": 0.7, "depth": 5},
     "HealthApp": {"regex": [], "st": 0.2, "depth": 4},
     "Hadoop": {"regex": [r"(\d+\.){3}\d+"], "st": 0.5, "depth": 4},
+    "BGL": {"regex": [r"core\.\d+"], "st": 0.5, "depth": 4},
 }
 
 TUNING = (
@@ -137,6 +138,7 @@ TUNING = (
     "loghub-templates:Proxifier",
     "loghub-templates:HPC",
     "loghub-templates:OpenStack",
+    "loghub-templates:BGL",
 )
 HOLD_OUT = (
     "Apache",

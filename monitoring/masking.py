@@ -40,15 +40,22 @@ _VALUES = re.compile(rf"(?<==)[^{_DELIM}]+")
 _BODY = r"[^\s,;=:'\"()\[\]{}<>]"
 _DIGITS = re.compile(rf"{_START}[^{_DELIM}\d]*+\d(?:{_BODY}|:(?={_BODY}))*")
 _WORD_WITH_DIGIT = re.compile(r"\D*[A-Za-z]\d\D*")
+# A word and the dot leaders that join it to its number (`dcbf.........0x0`, a register dump):
+# the word tells statements apart. Other glued words (`node-3`, `blk_-42`) go with the number.
+_PREFIX = re.compile(r"\w+\.{2,}")
 _MONTH_OR_DAY = re.compile(r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)")
 _COLLAPSE = re.compile(r"(?:<\*>[: ]?)+<\*>")
 
 
 def _digits(match: re.Match[str]) -> str:
     """`<*>` for a number-like token; a word with one digit right after a letter (`ssh2`, `jk2_init`)
-    stays, an id with one (`blk_1`, `node-3`) does not."""
+    stays, an id with one (`blk_1`, `node-3`) does not; a word joined to the number by dot leaders
+    stays in front of it (`dcbf.........<*>`)."""
     token = match.group()
-    return token if _WORD_WITH_DIGIT.fullmatch(token) else WILDCARD
+    if _WORD_WITH_DIGIT.fullmatch(token):
+        return token
+    prefix = _PREFIX.match(token)
+    return prefix.group() + WILDCARD if prefix else WILDCARD
 
 
 def mask(message: str) -> str:

@@ -36,7 +36,7 @@ import os
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, pairwise
 
 from monitoring.masking import WILDCARD, mask
 
@@ -336,12 +336,16 @@ class TemplateMiner:
     def _learn(group: Group, spans: list[tuple[int, int]], words: list[str]) -> bool:
         """Record the message's words where it differs; whether all those spans are variables now."""
         ready = True
+        # Neighbouring words that differ together are a phrase (`No child processes` / `Bad file
+        # descriptor`): different phrases are as often different statements, so they need the
+        # evidence a run of words needs.
+        phrase = any(a[1] == b[0] for a, b in pairwise(spans))
         for span, word in zip(spans, words, strict=True):
             seen = group.seen.setdefault(span, set())
             symbolic = _SYMBOL.fullmatch(word.strip(_PUNCT)) or _SYMBOL.fullmatch(
                 group.tokens[span[0]].strip(_PUNCT)
             )
-            needed = SYMBOL_WORDS if symbolic else DISTINCT_WORDS
+            needed = SYMBOL_WORDS if symbolic else GAP_WORDS if phrase else DISTINCT_WORDS
             if len(seen) < needed:
                 seen.add(word)
             # The group's own word counts as one of the distinct values.
