@@ -175,7 +175,8 @@ _NUMBERS = st.one_of(
     shape=st.lists(st.sampled_from(["number", "word"]), min_size=1, max_size=4),
     slots=st.lists(st.integers(min_value=1, max_value=20), min_size=4, max_size=4),
     values=st.data(),
-    lines=st.integers(min_value=DISTINCT_WORDS, max_value=40),
+    # Word variables side by side are a phrase and need GAP_WORDS distinct values, others DISTINCT_WORDS.
+    lines=st.integers(min_value=max(DISTINCT_WORDS, GAP_WORDS), max_value=40),
 )
 def test_a_message_and_its_variables_land_in_one_group(
     constants: list[str], shape: list[str], slots: list[int], values: st.DataObject, lines: int
