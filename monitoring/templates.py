@@ -175,6 +175,40 @@ def _covers(template: list[str], wide: int, tokens: list[str]) -> bool:
     )
 
 
+def _holds(template: str, token: str) -> bool:
+    """Whether a template token stands for a message token (a `<*>` in the message only for itself)."""
+    return template == token or (WILDCARD not in token and _compatible(template, token))
+
+
+def _unit(template: list[str], tokens: list[str]) -> tuple[int, int] | None:
+    """The span of `template` that is one variable written in one or two words, else None.
+
+    `lifetime 00:01` and `lifetime <1 sec`, `took 12ms` and `took 12 ms`: the lengths differ by
+    one, where they differ one side holds a bare `<*>` and the other two words, one of them a
+    variable, and at least two constant words agree around it.
+    """
+    if abs(len(template) - len(tokens)) != 1:
+        return None
+    most = min(len(template), len(tokens))
+    prefix = 0
+    while prefix < most and _holds(template[prefix], tokens[prefix]):
+        prefix += 1
+    suffix = 0
+    while suffix < most - prefix and _holds(template[-1 - suffix], tokens[-1 - suffix]):
+        suffix += 1
+    for start, tail in ((prefix, suffix), (prefix - 1, suffix), (prefix, suffix - 1)):
+        if start < 0 or tail < 0:
+            continue
+        ours, theirs = template[start : len(template) - tail], tokens[start : len(tokens) - tail]
+        kept = (*template[:start], *template[len(template) - tail :])
+        if sum(WILDCARD not in word for word in kept) < 2:
+            continue
+        for bare, other in ((ours, theirs), (theirs, ours)):
+            if bare == [WILDCARD] and len(other) == 2 and any(WILDCARD in word for word in other):
+                return start, len(template) - tail
+    return None
+
+
 def _gap(template: list[str], tokens: list[str]) -> tuple[int, int, str] | None:
     """Where a message of another length differs from `template` in one run of words.
 
@@ -199,7 +233,7 @@ def _gap(template: list[str], tokens: list[str]) -> tuple[int, int, str] | None:
 class TemplateMiner:
     """Assign template groups to messages one at a time. Not thread-safe; one per scan."""
 
-    def __init__(self, *, max_groups: int = 20_000, max_cache: int = 200_000) -> None:
+    def __init__(self, *, max_groups: int = 20_000, max_cache: int = 50_000) -> None:
         self.max_groups = max_groups
         self.max_cache = max_cache
         # Groups compared for the last message (instrumentation: tests check it stays bounded).
@@ -314,6 +348,9 @@ class TemplateMiner:
             if _covers(group.tokens, group.wide, tokens):
                 self._groups.move_to_end(group.id)
                 return group
+            unit = _unit(group.tokens, tokens)
+            if unit is not None:
+                return self._widen(group, [unit], None)
             gap = _gap(group.tokens, tokens)
             if gap is not None and self._learn_run(group, *gap):
                 ready.append((group, gap[0], gap[1]))

@@ -136,6 +136,26 @@ def test_a_variable_of_several_words_is_one_group() -> None:
     assert "Connection to <*> lost: <*>" == miner.resolve(ids[-1]).template  # type: ignore[union-attr]
 
 
+def test_a_value_written_with_or_without_a_unit_is_one_variable() -> None:
+    """`lifetime <1 sec` and `lifetime 00:01` are one statement: a variable written in one or two words."""
+    miner = TemplateMiner()
+    ids = [
+        miner.add(f"proxy.example.org:{5000 + i} close, {100 * i} bytes sent, lifetime {life}").id
+        for i, life in enumerate(["<1 sec", "00:01", "<1 sec", "02:13", "01:00:02", "<1 sec"])
+    ]
+    assert 1 == len(set(_final(miner, ids)))
+
+
+def test_a_lone_variable_never_swallows_statements() -> None:
+    """A message that is only a number next to `<number> <word>` lines stays its own group."""
+    miner = TemplateMiner()
+    alone = miner.add("12345").id
+    ids = [miner.add(f"{n} TaskAttempt Transitioned from NEW to UNASSIGNED").id for n in range(10, 30)]
+    ids += [miner.add(f"{n} jetty").id for n in range(10, 30)]
+    assert alone not in _final(miner, ids)
+    assert "<*>" == miner.resolve(alone).template  # type: ignore[union-attr]
+
+
 def _word(rng: random.Random) -> str:
     return "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(4, 9)))
 
