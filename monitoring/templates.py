@@ -35,6 +35,7 @@ import math
 import os
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import islice, pairwise
 
@@ -175,6 +176,18 @@ def _covers(template: list[str], wide: int, tokens: list[str]) -> bool:
     )
 
 
+def _ends(template: list[str], tokens: list[str], same: Callable[[str, str], bool]) -> tuple[int, int]:
+    """How many tokens agree at the start, and then at the end (never overlapping the start)."""
+    most = min(len(template), len(tokens))
+    prefix = 0
+    while prefix < most and same(template[prefix], tokens[prefix]):
+        prefix += 1
+    suffix = 0
+    while suffix < most - prefix and same(template[-1 - suffix], tokens[-1 - suffix]):
+        suffix += 1
+    return prefix, suffix
+
+
 def _holds(template: str, token: str) -> bool:
     """Whether a template token stands for a message token (a `<*>` in the message only for itself)."""
     return template == token or (WILDCARD not in token and _compatible(template, token))
@@ -189,13 +202,7 @@ def _unit(template: list[str], tokens: list[str]) -> tuple[int, int] | None:
     """
     if abs(len(template) - len(tokens)) != 1:
         return None
-    most = min(len(template), len(tokens))
-    prefix = 0
-    while prefix < most and _holds(template[prefix], tokens[prefix]):
-        prefix += 1
-    suffix = 0
-    while suffix < most - prefix and _holds(template[-1 - suffix], tokens[-1 - suffix]):
-        suffix += 1
+    prefix, suffix = _ends(template, tokens, _holds)
     for start, tail in ((prefix, suffix), (prefix - 1, suffix), (prefix, suffix - 1)):
         if start < 0 or tail < 0:
             continue
@@ -215,13 +222,7 @@ def _gap(template: list[str], tokens: list[str]) -> tuple[int, int, str] | None:
     (start, end, words): `template[start:end]` stands where the message has `words`; None unless
     the agreeing prefix and suffix hold at least two constants and both runs are 1 to 6 words long.
     """
-    most = min(len(template), len(tokens))
-    prefix = 0
-    while prefix < most and _same(template[prefix], tokens[prefix]):
-        prefix += 1
-    suffix = 0
-    while suffix < most - prefix and _same(template[-1 - suffix], tokens[-1 - suffix]):
-        suffix += 1
+    prefix, suffix = _ends(template, tokens, _same)
     agree = sum(WILDCARD not in t for t in (*template[:prefix], *template[len(template) - suffix :]))
     ours = len(template) - prefix - suffix
     theirs = len(tokens) - prefix - suffix
