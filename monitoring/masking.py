@@ -1,16 +1,16 @@
 """Mask the variable-looking parts of a log message: `Took 12ms for /a/b` → `Took <*> for <*>`.
 
 One fixed set of general rules, applied to every input (never tuned per log system): written-out
-dates, paths and URLs, values of `key=value` pairs, and number-like tokens: every token holding a
-digit (numbers, ids, hex, uuids, ip addresses, durations, versions) except a word whose one digit
-follows a letter (`ssh2`, `eth0`, `log4j`).
+dates, paths and URLs, and number-like tokens: every token holding a digit (numbers, ids, hex,
+uuids, ip addresses, durations, versions) except a word whose one digit follows a letter (`ssh2`,
+`eth0`, `log4j`).
 Delimiters such as `= : , ; ( ) [ ]` and quotes are kept, so `uid=0` → `uid=<*>`, `[10.0.0.1]` →
 `[<*>]` and `"GET /x HTTP/1.1"` → `"GET <*>"`. Adjacent variables collapse into one `<*>`.
 
-Words are never masked here, not even quoted ones or dotted names (`'sparkExecutorActorSystem'`,
-`mapred.job.id`): whether a word is a variable is learnt by the miner from how many distinct words
-a position shows (`monitoring.templates`). A word with a single digit inside (`ssh2`, `jk2_init`,
-`eth0`) counts as a word for the same reason.
+Words are never masked here, not even quoted ones, dotted names or the word value of a `key=value`
+pair (`'sparkExecutorActorSystem'`, `mapred.job.id`, `tty=NODEVssh`): whether a word is a variable
+is learnt by the miner from how many distinct words a position shows (`monitoring.templates`). A
+word with a single digit inside (`ssh2`, `jk2_init`, `eth0`) counts as a word for the same reason.
 
 Speed matters (the scanner masks every line): each rule runs only when its trigger character is
 present, and every pattern starts at a token boundary so the engine never rescans inside a word.
@@ -35,7 +35,6 @@ _DATES = re.compile(
     rf"|(?<![\w])\d{{1,2}}\s+{_MONTH}\s+\d{{4}}(?:\s+\d{{1,2}}:\d{{2}}(?::\d{{2}})?)?\b"
 )
 _PATHS = re.compile(r"(?:(?<![\w./-])[a-z][a-z0-9+.-]*://|(?<![\w./-])/)[^\s,;'\"()\[\]{}<>]*")
-_VALUES = re.compile(rf"(?<==)[^{_DELIM}]+")
 # A token holding a digit; a colon belongs to it only inside (`10.0.0.1:22`), not at its end (`id 7:`).
 _BODY = r"[^\s,;=:'\"()\[\]{}<>]"
 _DIGITS = re.compile(rf"{_START}[^{_DELIM}\d]*+\d(?:{_BODY}|:(?={_BODY}))*")
@@ -64,8 +63,6 @@ def mask(message: str) -> str:
         message = _DATES.sub(WILDCARD, message)
     if "/" in message:
         message = _PATHS.sub(WILDCARD, message)
-    if "=" in message:
-        message = _VALUES.sub(WILDCARD, message)
     message = _DIGITS.sub(_digits, message)
     if "<*><*>" in message or "<*>:<*>" in message or "<*> <*>" in message:
         message = _COLLAPSE.sub(WILDCARD, message)

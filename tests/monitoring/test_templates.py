@@ -18,12 +18,12 @@ _PER_LINE = 3 * MAX_CANDIDATES
 
 
 def test_mask_replaces_variable_looking_parts() -> None:
-    """Numbers, ids, hex, uuids, ips, paths, durations and key=value values become <*>."""
+    """Numbers, ids, hex, uuids, ips, paths and durations become <*>, also as key=value values."""
     cases = {
         "Took 250ms for /api/v1/users": "Took <*> for <*>",
         "user 42 logged in from 10.0.0.7:5432": "user <*> logged in from <*>",
         "request 3f2c9a1e-5b7d-4c1a-9e8f-0123456789ab failed": "request <*> failed",
-        "uid=0 euid=500 tty=pts": "uid=<*> euid=<*> tty=<*>",
+        "uid=0 euid=500 tty=pts": "uid=<*> euid=<*> tty=pts",
         "at Fri Jun 17 20:55:07 2005 done": "at <*> done",
         "address 0xdeadbeef": "address <*>",
         "Received disconnect from 10.0.0.1: Bye": "Received disconnect from <*>: Bye",
@@ -105,6 +105,14 @@ def test_word_variables_merge_once_several_values_are_seen() -> None:
     ids = [miner.add(f"Invalid user {name} from 10.0.0.1").id for name in names[:DISTINCT_WORDS]]
     assert 1 == len(set(_final(miner, ids)))
     assert "Invalid user <*> from <*>" == miner.resolve(ids[-1]).template  # type: ignore[union-attr]
+
+
+def test_word_values_of_key_value_pairs_are_learnt() -> None:
+    """`user=<w>` becomes a variable once several users are seen; the key stays in the template."""
+    miner = TemplateMiner()
+    ids = [miner.add(f"login ok user={name} tty=NODEVssh").id for name in ("root", "guest", "test", "admin")]
+    assert 1 == len(set(_final(miner, ids)))
+    assert "login ok user=<*> tty=NODEVssh" == miner.resolve(ids[0]).template  # type: ignore[union-attr]
 
 
 def test_fewer_distinct_words_stay_distinct_statements() -> None:
