@@ -5,7 +5,9 @@ pins `cachetools==4.2.1`, which conflicts with DSPy's requirement, so it cannot 
 environment. template_miner.py provisions a separate virtual environment and runs this script there.
 It imports only Drain3 and the standard library.
 
-    python drain3_peer.py accuracy SETTINGS_JSON MESSAGES_FILE   → JSON list of cluster ids, one per line
+    python drain3_peer.py accuracy SETTINGS_JSON MESSAGES_FILE   → JSON {ids, templates}: the cluster id
+                                                                   and its final template, per line
+    python drain3_peer.py timed SETTINGS_JSON MESSAGES_FILE      → JSON {seconds, clusters}
     python drain3_peer.py throughput SETTINGS_JSON PATH BUDGET   → JSON {lines, seconds, peak_rss_mb}
 """
 
@@ -18,9 +20,10 @@ import time
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 
-def miner(settings: dict[str, object]) -> Callable[[str], int]:
+def drain(settings: dict[str, object]) -> Any:
     from drain3 import TemplateMiner
     from drain3.masking import MaskingInstruction
     from drain3.template_miner_config import TemplateMinerConfig
@@ -32,8 +35,12 @@ def miner(settings: dict[str, object]) -> Callable[[str], int]:
     config.masking_instructions = [MaskingInstruction(r, "*") for r in settings["regex"]]  # type: ignore[attr-defined]
     config.mask_prefix = "<"
     config.mask_suffix = ">"
-    drain = TemplateMiner(config=config)
-    return lambda message: drain.add_log_message(message)["cluster_id"]
+    return TemplateMiner(config=config)
+
+
+def miner(settings: dict[str, object]) -> Callable[[str], int]:
+    template_miner = drain(settings)
+    return lambda message: template_miner.add_log_message(message)["cluster_id"]
 
 
 def stream(add: Callable[[str], object], path: Path, budget: float) -> dict[str, float]:
@@ -57,11 +64,19 @@ def stream(add: Callable[[str], object], path: Path, budget: float) -> dict[str,
 
 def main(argv: list[str]) -> int:
     mode, settings_json, path = argv[0], argv[1], Path(argv[2])
-    add = miner(json.loads(settings_json))
-    if mode == "accuracy":
+    if mode in ("accuracy", "timed"):
+        template_miner = drain(json.loads(settings_json))
         messages = json.loads(path.read_text(encoding="utf-8"))
-        print(json.dumps({"version": version("drain3"), "ids": [add(m) for m in messages]}))
+        start = time.perf_counter()
+        ids = [template_miner.add_log_message(m)["cluster_id"] for m in messages]
+        seconds = time.perf_counter() - start
+        if mode == "timed":
+            print(json.dumps({"seconds": seconds, "clusters": len(set(ids))}))
+            return 0
+        final = {c.cluster_id: c.get_template() for c in template_miner.drain.clusters}
+        print(json.dumps({"version": version("drain3"), "ids": ids, "templates": [final[i] for i in ids]}))
         return 0
+    add = miner(json.loads(settings_json))
     result = stream(add, path, float(argv[3]))
     print(json.dumps({**result, "version": version("drain3")}))
     return 0

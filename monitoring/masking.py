@@ -1,9 +1,16 @@
 """Mask the variable-looking parts of a log message: `Took 12ms for /a/b` → `Took <*> for <*>`.
 
 One fixed set of general rules, applied to every input (never tuned per log system): written-out
-dates, quoted values, paths and URLs, values of `key=value` pairs, anything holding a digit
-(numbers, ids, hex, uuids, ip addresses, durations, versions) and host names. Delimiters such as
-`= : , ; ( ) [ ]` are kept, so `uid=0` → `uid=<*>` and `[10.0.0.1]` → `[<*>]`.
+dates, paths and URLs, and number-like tokens: every token holding a digit (numbers, ids, hex,
+uuids, ip addresses, durations, versions) except a word whose one digit follows a letter (`ssh2`,
+`eth0`, `log4j`).
+Delimiters such as `= : , ; ( ) [ ]` and quotes are kept, so `uid=0` → `uid=<*>`, `[10.0.0.1]` →
+`[<*>]` and `"GET /x HTTP/1.1"` → `"GET <*>"`. Adjacent variables collapse into one `<*>`.
+
+Words are never masked here, not even quoted ones, dotted names or the word value of a `key=value`
+pair (`'sparkExecutorActorSystem'`, `mapred.job.id`, `tty=NODEVssh`): whether a word is a variable
+is learnt by the miner from how many distinct words a position shows (`monitoring.templates`). A
+word with a single digit inside (`ssh2`, `jk2_init`, `eth0`) counts as a word for the same reason.
 
 Speed matters (the scanner masks every line): each rule runs only when its trigger character is
 present, and every pattern starts at a token boundary so the engine never rescans inside a word.
@@ -27,28 +34,36 @@ _DATES = re.compile(
     rf"(?<![\w])(?:{_DAY})?{_MONTH}\s+\d{{1,2}},?(?:\s+\d{{4}})?\s+\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:\s+\d{{4}})?\b"
     rf"|(?<![\w])\d{{1,2}}\s+{_MONTH}\s+\d{{4}}(?:\s+\d{{1,2}}:\d{{2}}(?::\d{{2}})?)?\b"
 )
-_QUOTED = re.compile(r"\"[^\"\n]{0,200}\"|(?<![\w'])'[^'\n]{0,200}'(?![\w'])")
 _PATHS = re.compile(r"(?:(?<![\w./-])[a-z][a-z0-9+.-]*://|(?<![\w./-])/)[^\s,;'\"()\[\]{}<>]*")
-_VALUES = re.compile(rf"(?<==)[^{_DELIM}]+")
-_DIGITS = re.compile(rf"{_START}[^{_DELIM}\d]*+\d[^\s,;='\"()\[\]{{}}<>]*")
-_HOSTS = re.compile(r"(?<![\w.-])(?:[\w-]+\.){2,}[A-Za-z][\w-]*(?![\w.-])")
+# A token holding a digit; a colon belongs to it only inside (`10.0.0.1:22`), not at its end (`id 7:`).
+_BODY = r"[^\s,;=:'\"()\[\]{}<>]"
+_DIGITS = re.compile(rf"{_START}[^{_DELIM}\d]*+\d(?:{_BODY}|:(?={_BODY}))*")
+_WORD_WITH_DIGIT = re.compile(r"\D*[A-Za-z]\d\D*")
+# A word and the dot leaders that join it to its number (`dcbf.........0x0`, a register dump):
+# the word tells statements apart. Other glued words (`node-3`, `blk_-42`) go with the number.
+_PREFIX = re.compile(r"\w+\.{2,}")
 _MONTH_OR_DAY = re.compile(r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)")
-_COLLAPSE = re.compile(r"(?:<\*>:?)+<\*>")
+_COLLAPSE = re.compile(r"(?:<\*>[: ]?)+<\*>")
+
+
+def _digits(match: re.Match[str]) -> str:
+    """`<*>` for a number-like token; a word with one digit right after a letter (`ssh2`, `jk2_init`)
+    stays, an id with one (`blk_1`, `node-3`) does not; a word joined to the number by dot leaders
+    stays in front of it (`dcbf.........<*>`)."""
+    token = match.group()
+    if _WORD_WITH_DIGIT.fullmatch(token):
+        return token
+    prefix = _PREFIX.match(token)
+    return prefix.group() + WILDCARD if prefix else WILDCARD
 
 
 def mask(message: str) -> str:
     """`message` with each variable-looking part replaced by `<*>` (adjacent ones merged)."""
     if ":" in message and _MONTH_OR_DAY.search(message):
         message = _DATES.sub(WILDCARD, message)
-    if '"' in message or "'" in message:
-        message = _QUOTED.sub(WILDCARD, message)
     if "/" in message:
         message = _PATHS.sub(WILDCARD, message)
-    if "=" in message:
-        message = _VALUES.sub(WILDCARD, message)
-    message = _DIGITS.sub(WILDCARD, message)
-    if "." in message:
-        message = _HOSTS.sub(WILDCARD, message)
-    if "<*><*>" in message or "<*>:<*>" in message:
+    message = _DIGITS.sub(_digits, message)
+    if "<*><*>" in message or "<*>:<*>" in message or "<*> <*>" in message:
         message = _COLLAPSE.sub(WILDCARD, message)
     return message

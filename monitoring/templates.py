@@ -1,35 +1,79 @@
-"""A streaming log-template miner with bounded memory.
+"""A streaming log-template miner with bounded work per line and bounded memory.
 
 Each message is masked (`monitoring.masking`), split on whitespace, and assigned to a group:
 
 0. fastest path: masking never looks at which digit a message holds, only where digits are, so a
    message with every digit replaced by `0` (a C-speed `bytes.translate`) is a cache key that
-   skips masking for the same statement with other numbers;
+   skips masking for the same statement with other numbers (when the mask kept no digit);
 1. exact fast path: a dict keyed by the masked message. A message seen before returns the group it
    got the first time (or the group that one was merged into), so repeated messages never open
    new groups;
-2. otherwise the candidates are the groups with the same token count and the same first token
-   (a masked first token matches any). The message joins a group when every position where both
-   sides hold a constant agrees; positions already turned into `<*>` accept anything;
-3. otherwise it opens a new group. When `merge_after` groups of a bucket differ from each other at
-   exactly one position, that position is a variable that happens to hold words (user names,
-   hosts): the groups are merged into the oldest one and the position becomes `<*>`. Fewer
-   distinct values than that stay distinct statements (`startup`/`shutdown`, `password`/`none`).
+2. otherwise the candidates are the groups of one bucket: same token count and same first token
+   (a masked first token, or a first token past `MAX_CHILDREN` distinct ones for that token count,
+   shares the wildcard bucket, as Drain's prefix tree does). At most `MAX_CANDIDATES` of them, the
+   most recently used first, are compared: the work per line is bounded whatever the log holds.
+   The message joins a group when every position where both sides hold a constant agrees;
+3. otherwise the closest candidate (fewest disagreeing positions, at least half of the positions
+   agreeing) records, for each position where they disagree, the distinct words seen there (at most
+   `DISTINCT_WORDS` per position). Once every disagreeing position has shown `DISTINCT_WORDS`
+   distinct words, those positions become `<*>`: they hold a variable that happens to be a word
+   (user names, team names, hosts). The message joins, and the groups that the widened template now
+   covers are merged into it (they keep answering to their old ids through `resolve`). Fewer
+   distinct words than that stay distinct statements (`startup`/`shutdown`, `GET`/`POST`,
+   `Paused`/`Resumed`/`Started`);
+4. otherwise the message opens a new group.
 
-One fixed configuration serves every input. Memory is bounded by `max_groups` (least recently
-used groups are forgotten beyond it) and `max_cache` (the exact-match cache is cleared and refilled).
-Merged groups keep answering to their old ids through `resolve`.
+One fixed configuration serves every input; nothing is keyed to a log system. Memory is bounded by
+`max_groups` (least recently used groups are forgotten beyond it), `max_cache` (the exact-match
+caches are cleared and refilled) and, per group, by its tokens plus `DISTINCT_WORDS` words per
+position. No per-line data is kept.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice, pairwise
 
 from monitoring.masking import WILDCARD, mask
 
-__all__ = ["Group", "TemplateMiner"]
+__all__ = [
+    "DISTINCT_WORDS",
+    "GAP_WORDS",
+    "MAX_CANDIDATES",
+    "MAX_CHILDREN",
+    "SYMBOL_WORDS",
+    "Group",
+    "TemplateMiner",
+]
 
+# Groups compared per line at most (the bound the property tests check). Real logs rarely hold more
+# than a handful of statements with the same token count and first word; the cap only bites on
+# adversarial input, where it keeps the cost linear in the lines instead of quadratic.
+MAX_CANDIDATES = 32
+# Distinct words a position must show before it becomes a variable.
+DISTINCT_WORDS = 3
+# Distinct words an upper-case position (`"GET`/`"POST`, `NEW`/`RUNNING`, `ERROR`) must show:
+# such words name methods, states and codes, a small fixed set that tells statements apart.
+SYMBOL_WORDS = 10
+# Distinct runs of words a stretch of a template must show before it becomes one variable spanning
+# several words: stricter than for one word, since a few extra words are as often a different
+# statement (`for root` / `for invalid user oracle`).
+GAP_WORDS = 6
+# Distinct first tokens per token count before further ones share the wildcard bucket.
+MAX_CHILDREN = 100
+# Longest run of words one variable may span.
+_LONGEST_RUN = 6
+# Share of positions that must agree for a candidate to collect evidence from a message.
+_NEAR = 0.5
+
+_SYMBOL = re.compile(r"[A-Z][A-Z0-9_]+")
+_PUNCT = "\"'()[]{}<>:,;."
+_HAS_DIGIT = re.compile(r"\d")
 _ZERO_DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
 
 
@@ -41,6 +85,10 @@ class Group:
     tokens: list[str]
     count: int = 0
     key: tuple[int, str] = field(default=(0, ""))
+    # Distinct other words seen at each position by messages that nearly matched (capped).
+    seen: dict[tuple[int, int], set[str]] = field(default_factory=dict, repr=False)
+    # The position of the one `<*>` that stands for a run of words (-1: none).
+    wide: int = -1
 
     @property
     def template(self) -> str:
@@ -69,16 +117,133 @@ def _fits(pattern: str, token: str) -> bool:
     )
 
 
+def _affixed(words: list[str]) -> str:
+    """`<*>` with the punctuation that all `words` share at their ends (`user=<*>`, `<*>]`, `'<*>'`)."""
+    # Character by character is what is wanted here: these are words, not paths.
+    head = os.path.commonprefix(words)  # noqa: RUF071
+    tail = os.path.commonprefix([w[::-1] for w in words])[::-1]  # noqa: RUF071
+    cut = max((i + 1 for i, c in enumerate(head) if not c.isalnum()), default=0)
+    keep = min((i for i, c in enumerate(tail) if not c.isalnum()), default=len(tail))
+    head, tail = head[:cut], tail[keep:]
+    if WILDCARD in head or WILDCARD in tail or len(head) + len(tail) >= min(map(len, words)):
+        return WILDCARD
+    return f"{head}{WILDCARD}{tail}"
+
+
+def _collapse_run(group: Group) -> None:
+    """Word variables side by side are one variable of several words (`[instance: ab cd]`)."""
+    for index in range(len(group.tokens) - 1):
+        if group.tokens[index] == group.tokens[index + 1] == WILDCARD:
+            end = index + 1
+            while end < len(group.tokens) and group.tokens[end] == WILDCARD:
+                end += 1
+            group.tokens[index:end] = [WILDCARD]
+            group.wide = index
+            return
+
+
+def _differences(template: list[str], tokens: list[str], limit: int) -> tuple[list[int], int] | None:
+    """Positions where both hold different constants, and how many constants agree.
+
+    None as soon as more than `limit` positions differ.
+    """
+    differ: list[int] = []
+    agree = 0
+    for index, (mine, theirs) in enumerate(zip(template, tokens, strict=True)):
+        if mine == theirs:
+            if WILDCARD not in mine:
+                agree += 1
+        elif not _compatible(mine, theirs):
+            differ.append(index)
+            if len(differ) > limit:
+                return None
+    return differ, agree
+
+
+def _same(mine: str, theirs: str) -> bool:
+    return mine == theirs or _compatible(mine, theirs)
+
+
+def _covers(template: list[str], wide: int, tokens: list[str]) -> bool:
+    """Whether `tokens` fit `template`, whose `<*>` at `wide` (if >= 0) stands for any number of tokens."""
+    if len(template) == len(tokens):
+        return all(map(_same, template, tokens))
+    if wide < 0 or len(tokens) < len(template) - 1:
+        return False
+    tail = len(template) - wide - 1
+    return all(map(_same, template[:wide], tokens[:wide])) and all(
+        map(_same, template[wide + 1 :], tokens[len(tokens) - tail :])
+    )
+
+
+def _ends(template: list[str], tokens: list[str], same: Callable[[str, str], bool]) -> tuple[int, int]:
+    """How many tokens agree at the start, and then at the end (never overlapping the start)."""
+    most = min(len(template), len(tokens))
+    prefix = 0
+    while prefix < most and same(template[prefix], tokens[prefix]):
+        prefix += 1
+    suffix = 0
+    while suffix < most - prefix and same(template[-1 - suffix], tokens[-1 - suffix]):
+        suffix += 1
+    return prefix, suffix
+
+
+def _holds(template: str, token: str) -> bool:
+    """Whether a template token stands for a message token (a `<*>` in the message only for itself)."""
+    return template == token or (WILDCARD not in token and _compatible(template, token))
+
+
+def _unit(template: list[str], tokens: list[str]) -> tuple[int, int] | None:
+    """The span of `template` that is one variable written in one or two words, else None.
+
+    `lifetime 00:01` and `lifetime <1 sec`, `took 12ms` and `took 12 ms`: the lengths differ by
+    one, where they differ one side holds a bare `<*>` and the other two words, one of them a
+    variable, and at least two constant words agree around it.
+    """
+    if abs(len(template) - len(tokens)) != 1:
+        return None
+    prefix, suffix = _ends(template, tokens, _holds)
+    for start, tail in ((prefix, suffix), (prefix - 1, suffix), (prefix, suffix - 1)):
+        if start < 0 or tail < 0:
+            continue
+        ours, theirs = template[start : len(template) - tail], tokens[start : len(tokens) - tail]
+        kept = (*template[:start], *template[len(template) - tail :])
+        if sum(WILDCARD not in word for word in kept) < 2:
+            continue
+        for bare, other in ((ours, theirs), (theirs, ours)):
+            if bare == [WILDCARD] and len(other) == 2 and any(WILDCARD in word for word in other):
+                return start, len(template) - tail
+    return None
+
+
+def _gap(template: list[str], tokens: list[str]) -> tuple[int, int, str] | None:
+    """Where a message of another length differs from `template` in one run of words.
+
+    (start, end, words): `template[start:end]` stands where the message has `words`; None unless
+    the agreeing prefix and suffix hold at least two constants and both runs are 1 to 6 words long.
+    """
+    prefix, suffix = _ends(template, tokens, _same)
+    agree = sum(WILDCARD not in t for t in (*template[:prefix], *template[len(template) - suffix :]))
+    ours = len(template) - prefix - suffix
+    theirs = len(tokens) - prefix - suffix
+    if agree < 2 or min(ours, theirs) < 1 or max(ours, theirs) > _LONGEST_RUN:
+        return None
+    return prefix, len(template) - suffix, " ".join(tokens[prefix : len(tokens) - suffix])
+
+
 class TemplateMiner:
     """Assign template groups to messages one at a time. Not thread-safe; one per scan."""
 
-    def __init__(self, *, merge_after: int = 3, max_groups: int = 20_000, max_cache: int = 200_000) -> None:
-        self.merge_after = merge_after
+    def __init__(self, *, max_groups: int = 20_000, max_cache: int = 50_000) -> None:
         self.max_groups = max_groups
         self.max_cache = max_cache
+        # Groups compared for the last message (instrumentation: tests check it stays bounded).
+        self.comparisons = 0
         self._cache: dict[str, Group] = {}
         self._digits: dict[bytes, Group] = {}
-        self._buckets: dict[tuple[int, str], list[Group]] = {}
+        self._buckets: dict[tuple[int, str], OrderedDict[int, Group]] = {}
+        self._children: dict[int, set[str]] = {}
+        self._by_first: dict[str, OrderedDict[int, Group]] = {}
         self._groups: OrderedDict[int, Group] = OrderedDict()
         self._merged_into: dict[int, int] = {}
         self._next_id = 1
@@ -96,13 +261,18 @@ class TemplateMiner:
 
     def add(self, message: str) -> Group:
         """The group of `message` (created if needed); its count includes this message."""
+        self.comparisons = 0
         key = message.encode("utf-8", "surrogatepass").translate(_ZERO_DIGITS)
         group = self._digits.get(key)
         if group is None or group.id not in self._groups:
-            group = self._lookup(mask(message))
-            if len(self._digits) >= self.max_cache:
-                self._digits.clear()
-            self._digits[key] = group
+            masked = mask(message)
+            group = self._lookup(masked)
+            # Only a mask that kept no digit is the same for every message with this key (a word
+            # with one digit inside, `eth0`, stays as it is and `eth1` may be another statement).
+            if not _HAS_DIGIT.search(masked):
+                if len(self._digits) >= self.max_cache:
+                    self._digits.clear()
+                self._digits[key] = group
         group.count += 1
         return group
 
@@ -115,56 +285,177 @@ class TemplateMiner:
             self._cache[masked] = group
         return group
 
+    def _bucket_key(self, tokens: list[str]) -> tuple[int, str]:
+        first = tokens[0]
+        if WILDCARD in first:
+            return (len(tokens), "")
+        children = self._children.setdefault(len(tokens), set())
+        if first not in children:
+            if len(children) >= MAX_CHILDREN:
+                return (len(tokens), "")
+            children.add(first)
+        return (len(tokens), first)
+
     def _place(self, masked: str) -> Group:
         tokens = masked.split() or [""]
-        first = tokens[0]
-        key = (len(tokens), "" if WILDCARD in first else first)
-        bucket = self._buckets.setdefault(key, [])
-        siblings: dict[int, list[Group]] = {}
-        for group in bucket:
-            differ = -1
-            for index, (mine, theirs) in enumerate(zip(group.tokens, tokens, strict=True)):
-                if mine != theirs and not _compatible(mine, theirs):
-                    if differ >= 0:
-                        differ = -2
-                        break
-                    differ = index
-            if differ == -1:
+        key = self._bucket_key(tokens)
+        found = self._same_length(tokens, key)
+        if isinstance(found, Group):
+            return found
+        if found:
+            # Every near candidate learns the words (`Deployed <w> to production` learns its
+            # names even though `Deployed <*> to staging` is closer); the closest that is ready widens.
+            ready = []
+            for group, differ in found:
+                spans = [(p, p + 1) for p in differ]
+                if self._learn(group, spans, [tokens[p] for p in differ]):
+                    ready.append((len(differ), group.id, group, spans))
+            if ready:
+                _, _, group, spans = min(ready, key=lambda r: r[:2])
+                return self._widen(group, spans, tokens)
+        return self._other_lengths(tokens, key[1]) or self._open(tokens, key)
+
+    def _same_length(self, tokens: list[str], key: tuple[int, str]) -> Group | list[tuple[Group, list[int]]]:
+        """The group `tokens` fit, else the near groups and where they differ."""
+        # A candidate collects evidence only when at least half of the positions agree.
+        limit = len(tokens) - math.ceil(len(tokens) * _NEAR)
+        near = []
+        for group in islice(reversed(self._buckets.get(key, {}).values()), MAX_CANDIDATES):
+            self.comparisons += 1
+            found = _differences(group.tokens, tokens, limit)
+            if found is None:
+                continue
+            differ, agree = found
+            if not differ:
                 self._join(group, tokens)
                 return group
-            if differ >= 0:
-                siblings.setdefault(differ, []).append(group)
+            # Evidence counts only from a message that shares more constant words than it differs
+            # in: `[instance: <*>] Claim successful` says nothing about `... Creating image`.
+            if len(differ) < agree:
+                near.append((group, differ))
+        return near
+
+    def _other_lengths(self, tokens: list[str], first: str) -> Group | None:
+        """The group of another length that `tokens` fit, or that widens to fit them, else None.
+
+        Lines of one statement whose variable spans several words (`lost: timed out`,
+        `lost: connection reset by peer`) differ in length; candidates share the first word.
+        """
+        ready: list[tuple[Group, int, int]] = []
+        for group in islice(reversed(self._by_first.get(first, {}).values()), MAX_CANDIDATES):
+            if len(group.tokens) == len(tokens):
+                continue
+            self.comparisons += 1
+            if _covers(group.tokens, group.wide, tokens):
+                self._groups.move_to_end(group.id)
+                return group
+            unit = _unit(group.tokens, tokens)
+            if unit is not None:
+                return self._widen(group, [unit], None)
+            gap = _gap(group.tokens, tokens)
+            if gap is not None and self._learn_run(group, *gap):
+                ready.append((group, gap[0], gap[1]))
+        if ready:
+            group, start, end = min(ready, key=lambda r: r[0].id)
+            return self._widen(group, [(start, end)], None)
+        return None
+
+    def _open(self, tokens: list[str], key: tuple[int, str]) -> Group:
         group = Group(id=self._next_id, tokens=tokens, key=key)
         self._next_id += 1
-        bucket.append(group)
+        self._buckets.setdefault(key, OrderedDict())[group.id] = group
+        self._by_first.setdefault(key[1], OrderedDict())[group.id] = group
         self._groups[group.id] = group
-        for position, related in siblings.items():
-            if len(related) + 1 >= self.merge_after:
-                group = self._merge([*related, group], position)
-                break
         if len(self._groups) > self.max_groups:
             self._evict()
         return group
 
+    @staticmethod
+    def _learn(group: Group, spans: list[tuple[int, int]], words: list[str]) -> bool:
+        """Record the message's words where it differs; whether all those spans are variables now."""
+        ready = True
+        # Neighbouring words that differ together are a phrase (`No child processes` / `Bad file
+        # descriptor`): different phrases are as often different statements, so they need the
+        # evidence a run of words needs.
+        phrase = any(a[1] == b[0] for a, b in pairwise(spans))
+        for span, word in zip(spans, words, strict=True):
+            seen = group.seen.setdefault(span, set())
+            symbolic = _SYMBOL.fullmatch(word.strip(_PUNCT)) or _SYMBOL.fullmatch(
+                group.tokens[span[0]].strip(_PUNCT)
+            )
+            needed = SYMBOL_WORDS if symbolic else GAP_WORDS if phrase else DISTINCT_WORDS
+            if len(seen) < needed:
+                seen.add(word)
+            # The group's own word counts as one of the distinct values.
+            if len(seen) + 1 < needed:
+                ready = False
+        return ready
+
+    @staticmethod
+    def _learn_run(group: Group, start: int, end: int, run: str) -> bool:
+        """Record a run of words standing where the template has `start:end`; whether it is a variable.
+
+        A run that starts or ends with the same word as one seen before (or as the template's own)
+        is not new evidence: `failed: timed out` and `failed: refused` beside `passed` are two
+        statements whose second one has a variable, not one statement.
+        """
+        seen = group.seen.setdefault((start, end), set())
+        words = run.split()
+        own = group.tokens[start:end]
+        if len(seen) < GAP_WORDS and not any(
+            words[0] == other[0] or words[-1] == other[-1] for other in (own, *(o.split() for o in seen))
+        ):
+            seen.add(run)
+        return len(seen) + 1 >= GAP_WORDS
+
+    def _widen(self, group: Group, spans: list[tuple[int, int]], tokens: list[str] | None) -> Group:
+        """Turn `spans` of the group's template into `<*>`, join `tokens`, merge the groups now covered."""
+        for start, end in sorted(spans, reverse=True):
+            words = [" ".join(group.tokens[start:end]), *group.seen.get((start, end), ())]
+            if tokens is not None:
+                words.append(tokens[start])
+            group.tokens[start:end] = [_affixed(words)]
+            if end - start != 1 or tokens is None:
+                group.wide = start
+        group.seen.clear()
+        if tokens is not None:
+            self._join(group, tokens)
+        if group.wide < 0:
+            _collapse_run(group)
+        key = self._bucket_key(group.tokens)
+        if key != group.key:
+            del self._buckets[group.key][group.id]
+            del self._by_first[group.key[1]][group.id]
+            group.key = key
+            self._buckets.setdefault(key, OrderedDict())[group.id] = group
+            self._by_first.setdefault(key[1], OrderedDict())[group.id] = group
+        # Groups opened earlier for the same statement (one per word seen) now fit the template.
+        covered = []
+        for other in islice(reversed(self._by_first[key[1]].values()), MAX_CANDIDATES):
+            self.comparisons += 1
+            if other is not group and _covers(group.tokens, group.wide, other.tokens):
+                covered.append(other)
+        for other in covered:
+            group.count += other.count
+            self._merged_into[other.id] = group.id
+            self._forget(other)
+            if len(other.tokens) == len(group.tokens):
+                self._join(group, other.tokens)
+        return group
+
     def _join(self, group: Group, tokens: list[str]) -> None:
         group.tokens = [
-            mine if mine == theirs else WILDCARD for mine, theirs in zip(group.tokens, tokens, strict=True)
+            mine if mine == theirs or (WILDCARD in mine and _fits(mine, theirs)) else WILDCARD
+            for mine, theirs in zip(group.tokens, tokens, strict=True)
         ]
         self._groups.move_to_end(group.id)
+        self._buckets[group.key].move_to_end(group.id)
+        self._by_first[group.key[1]].move_to_end(group.id)
 
-    def _merge(self, related: list[Group], position: int) -> Group:
-        keep = min(related, key=lambda g: g.id)
-        bucket = self._buckets[keep.key]
-        for other in related:
-            if other is not keep:
-                keep.count += other.count
-                self._merged_into[other.id] = keep.id
-                del self._groups[other.id]
-                bucket.remove(other)
-                self._join(keep, other.tokens)
-        keep.tokens[position] = WILDCARD
-        return keep
+    def _forget(self, group: Group) -> None:
+        del self._groups[group.id]
+        del self._buckets[group.key][group.id]
+        del self._by_first[group.key[1]][group.id]
 
     def _evict(self) -> None:
-        _, oldest = self._groups.popitem(last=False)
-        self._buckets[oldest.key].remove(oldest)
+        self._forget(next(iter(self._groups.values())))
