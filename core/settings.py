@@ -273,6 +273,7 @@ class Secrets:
     railway_token: SecretStr | None = None
     railway_api_token: SecretStr | None = None
     alertmanager_token: SecretStr | None = None
+    loki_token: SecretStr | None = None
 
     def masked(self) -> dict[str, str]:
         """Name → "set (xoxb-…)" or "not set", for `agent config check`."""
@@ -292,6 +293,7 @@ _SECRET_ENV = {
     "railway_token": "RAILWAY_TOKEN",
     "railway_api_token": "RAILWAY_API_TOKEN",
     "alertmanager_token": "ALERTMANAGER_TOKEN",
+    "loki_token": "LOKI_TOKEN",
 }
 
 

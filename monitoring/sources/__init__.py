@@ -44,7 +44,7 @@ def open_source(
     *,
     client: httpx.Client | None = None,
     railway_endpoint: str = "https://backboard.railway.com/graphql/v2",
-    railway_secrets: Secrets | None = None,
+    railway_secrets: Secrets | None = None,  # tokens for Railway and Loki (LOKI_TOKEN)
     command_timeout: float = 60.0,
 ) -> LogSource:
     """The source for `spec`; `ValueError` names the expected shapes when the spec is malformed."""
@@ -57,7 +57,9 @@ def open_source(
         if client is None:
             raise ValueError(f"source {spec!r} needs an HTTP client")
         if kind == "loki":
-            return LokiSource(spec, client=client)
+            secrets = railway_secrets or Secrets()
+            token = secrets.loki_token.get_secret_value() if secrets.loki_token else ""
+            return LokiSource(spec, client=client, token=token)
         return RailwaySource(
             spec,
             client=client,
@@ -66,5 +68,5 @@ def open_source(
         )
     raise ValueError(
         f"unknown log source {spec!r}: expected file:PATH, railway:deployment=ID, "
-        "railway:environment=ID, loki:URL?query=LOGQL or cmd:COMMAND"
+        "railway:environment=ID, loki:URL?query=LOGQL[&tenant=ORG] or cmd:COMMAND"
     )

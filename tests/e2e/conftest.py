@@ -321,3 +321,4 @@ def world(tmp_path: Path, engine: Engine) -> Iterator[World]:
         http = stack.enter_context(httpx.Client(base_url=base_url, timeout=15, trust_env=False))
         runtime.start(scheduled=True)
         yield World(sample, runtime, slack, railway, model, base_url, http, SignatureVerifier(SIGNING_SECRET))
+        assert [] == slack.refused, "calls slack.com would refuse"

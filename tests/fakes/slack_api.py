@@ -3,6 +3,8 @@
 Speaks the wire format slack_sdk's `WebClient` uses (every method is a POST to `/api/<method>`,
 token in `Authorization: Bearer`), serves `files.uploadV2`'s upload URL and `response_url` paths,
 and can answer a method with an error (`{"ok": false, "error": ...}`) or HTTP 429 + Retry-After.
+Every call is checked against slack_sdk's own method table (`tests.fakes.slack_methods`): an
+unknown method or argument gets `unknown_method` / `invalid_arguments` and lands in `refused`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.fakes.slack_methods import check_call
 
 __all__ = ["FakeSlack", "RecordedCall"]
 
@@ -53,6 +57,8 @@ class FakeSlack:
         self.channels: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
         self.calls: list[RecordedCall] = []
+        # Calls that slack_sdk's method table says slack.com would refuse (method, error).
+        self.refused: list[tuple[str, str]] = []
         self.uploads: dict[str, bytes] = {}
         self._scripts: dict[str, list[_Script]] = {}
         self._ts = itertools.count(1)
@@ -149,6 +155,12 @@ class FakeSlack:
         if headers.get("authorization") != f"Bearer {self.token}":
             self._record(call)
             self._send(request, 200, {"ok": False, "error": "invalid_auth"})
+            return
+        if problem := check_call(method, params):
+            # What slack.com answers to a method it does not have or arguments it cannot use.
+            self._record(call)
+            self.refused.append((method, problem))
+            self._send(request, 200, {"ok": False, "error": problem})
             return
         script = self._next_script(method)
         if script is not None:
