@@ -25,11 +25,11 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.settings import ApplySettings, RailwayTarget, Secrets, ServiceSettings
-from core.store.lifecycle import ProposalStatus, TransitionResult, transition
+from core.store.lifecycle import ProposalStatus, TransitionResult, audit, transition
 from core.store.models import Incident, Proposal, utcnow
 from monitoring.railway_api import (
     RailwayClient,
@@ -511,6 +511,32 @@ def decide_after_deploy(outcome: DeployOutcome, auto_revert: bool) -> Action:
     return Action(ActionKind.NOTE, None, f"{prefix}: {outcome.detail}. The fix stays pushed.")
 
 
+def _record_note(session: Session, fix_id: str, outcome: DeployOutcome, actor: str) -> None:
+    """Remember that this pushed fix's deploy was watched to an end without a verdict.
+
+    The proposal stays `pushed`; its `deploy_status` (UNWATCHED, ERROR, TIMEOUT, REMOVED) marks the
+    watch as finished, so housekeeping does not watch — and announce — it again, and the state
+    reads "pushed — deploy not followed". Only a still-unrecorded pushed fix is marked (once).
+    """
+    marked = session.execute(
+        update(Proposal)
+        .where(
+            Proposal.fix_id == fix_id,
+            Proposal.status == ProposalStatus.PUSHED.value,
+            Proposal.deploy_status == "",
+        )
+        .values(deploy_status=outcome.status.value, deploy_id=outcome.deployment_id)
+    )
+    if getattr(marked, "rowcount", 0):
+        audit(
+            session,
+            actor=actor,
+            action="deploy_not_followed",
+            fix_id=fix_id,
+            detail={"deploy_status": outcome.status.value, "detail": outcome.detail},
+        )
+
+
 def record_deploy_outcome(
     session: Session,
     fix_id: str,
@@ -527,6 +553,7 @@ def record_deploy_outcome(
     kept in the audit evidence, so verification counts only what happens after the deploy.
     """
     if action.status is None:
+        _record_note(session, fix_id, outcome, actor)
         return None
     moment = now or utcnow()
     values: dict[str, Any] = {"deploy_id": outcome.deployment_id, "deploy_status": outcome.status.value}

@@ -83,7 +83,7 @@ def render_reply(reply: Reply, *, bot_mention: str = "@agent") -> str:
         return render_status(reply.status)
     if reply.proposals:
         rows = [
-            f"{v.fix_id:<24} {v.status:<13} {v.service:<12} {v.severity:<8} {_short(v.summary)}"
+            f"{v.fix_id:<24} {v.state:<13} {v.service:<12} {v.severity:<8} {_short(v.summary)}"
             for v in reply.proposals
         ]
         return "\n".join(["open proposals:", *rows])
