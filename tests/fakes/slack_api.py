@@ -59,6 +59,8 @@ class FakeSlack:
         self.calls: list[RecordedCall] = []
         # Calls that slack_sdk's method table says slack.com would refuse (method, error).
         self.refused: list[tuple[str, str]] = []
+        # Messages as they stand now: ts -> {channel, thread_ts, text}; chat.update edits them.
+        self.messages: dict[str, dict[str, Any]] = {}
         self.uploads: dict[str, bytes] = {}
         self._scripts: dict[str, list[_Script]] = {}
         self._ts = itertools.count(1)
@@ -128,6 +130,12 @@ class FakeSlack:
             if not self._changed.wait_for(lambda: predicate(self), timeout=timeout):
                 methods = [call.method for call in self.calls]
                 raise AssertionError(f"fake Slack never reached the expected state; calls so far: {methods}")
+
+    def thread_lines(self, thread_ts: str) -> list[str]:
+        """The lines of every message in the thread `thread_ts` as they read now (after edits)."""
+        with self._changed:
+            texts = [str(m.get("text", "")) for m in self.messages.values() if m["thread_ts"] == thread_ts]
+        return [line for text in texts for line in text.splitlines()]
 
     def wait_for_calls(self, method: str, count: int = 1, timeout: float = 15.0) -> list[RecordedCall]:
         self.wait_for(lambda fake: len([c for c in fake.calls if c.method == method]) >= count, timeout)
@@ -204,8 +212,15 @@ class FakeSlack:
                 {"x-oauth-scopes": self.scopes},
             )
         if method in {"chat.postMessage", "chat.update"}:
+            if method == "chat.update" and params.get("ts") not in self.messages:
+                return 200, {"ok": False, "error": "message_not_found"}, {}
             ts = params.get("ts") or f"1761900000.{next(self._ts):06d}"
             message = {"type": "message", "text": params.get("text", ""), "ts": ts, "bot_id": self.bot_id}
+            with self._changed:
+                stored = self.messages.setdefault(
+                    ts, {"channel": params.get("channel"), "thread_ts": params.get("thread_ts", "")}
+                )
+                stored["text"] = params.get("text", "")
             return 200, {"ok": True, "channel": params.get("channel"), "ts": ts, "message": message}, {}
         if method == "chat.postEphemeral":
             return 200, {"ok": True, "message_ts": f"1761900000.{next(self._ts):06d}"}, {}
