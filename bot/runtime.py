@@ -361,18 +361,27 @@ def _slack_chat(
         breaker=breaker,
     )
     app_token = settings.secrets.slack_app_token
+    checks: dict[str, HealthCheck] = {"slack": SlackHealth(slack_client, settings)}
+    link = None
+    if app_token is not None:
+        from bot.slack.socket_mode import SocketModeLink
+
+        link = SocketModeLink(stack.app, app_token.get_secret_value())
+        checks["socket_mode"] = link.health
 
     def start() -> None:
         stack.outbox.start()
-        if app_token is not None:
-            from bot.slack.socket_mode import start_socket_mode
+        if link is not None:
+            link.start()  # connects in the background, retrying with backoff
 
-            start_socket_mode(stack.app, app_token.get_secret_value())
+    def close(wait: bool) -> None:
+        if link is not None:
+            link.close()
+        stack.close(wait)
 
     # Socket Mode needs no public endpoint; HTTP mode serves /slack/events.
     routes: list[BaseRoute] = [] if app_token is not None else list(slack_routes(stack.app))
-    checks: dict[str, HealthCheck] = {"slack": SlackHealth(slack_client, settings)}
-    return _Chat(stack.operations, stack.operations.notifier, checks, routes, start, stack.close)
+    return _Chat(stack.operations, stack.operations.notifier, checks, routes, start, close)
 
 
 def _alertmanager_routes(

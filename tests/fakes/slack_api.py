@@ -47,8 +47,12 @@ class FakeSlack:
         token: str = "xoxb-test-token",  # noqa: S107 - the fake's own test token
         bot_user_id: str = "UBOT",
         bot_id: str = "BBOT",
+        app_token: str = "xapp-1-test-app-token",  # noqa: S107 - the fake's own test token
     ) -> None:
         self.token = token
+        self.app_token = app_token
+        # What apps.connections.open answers (a tests.fakes.socket_mode.FakeSocketMode URL).
+        self.socket_url = ""
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.scopes = (
@@ -115,8 +119,15 @@ class FakeSlack:
             for _ in range(times)
         )
 
-    def add_channel(self, channel_id: str, name: str, *, is_member: bool = True) -> None:
-        self.channels[channel_id] = {"id": channel_id, "name": name, "is_member": is_member}
+    def add_channel(
+        self, channel_id: str, name: str, *, is_member: bool = True, is_private: bool = False
+    ) -> None:
+        self.channels[channel_id] = {
+            "id": channel_id,
+            "name": name,
+            "is_member": is_member,
+            "is_private": is_private,
+        }
 
     # ------------------------------------------------------------------ inspection
 
@@ -160,7 +171,8 @@ class FakeSlack:
         method = path.removeprefix("/api/")
         params = self._params(headers.get("content-type", ""), raw)
         call = RecordedCall(method, params, headers, raw)
-        if headers.get("authorization") != f"Bearer {self.token}":
+        expected = self.app_token if method == "apps.connections.open" else self.token
+        if headers.get("authorization") != f"Bearer {expected}":
             self._record(call)
             self._send(request, 200, {"ok": False, "error": "invalid_auth"})
             return
@@ -193,7 +205,7 @@ class FakeSlack:
             return loaded
         return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
 
-    def _answer(  # noqa: PLR0911 - one answer per Web API method
+    def _answer(  # noqa: PLR0911, PLR0912 - one answer per Web API method
         self, method: str, params: dict[str, Any]
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         if method == "auth.test":
@@ -222,12 +234,20 @@ class FakeSlack:
                 )
                 stored["text"] = params.get("text", "")
             return 200, {"ok": True, "channel": params.get("channel"), "ts": ts, "message": message}, {}
+        if method == "apps.connections.open":
+            if not self.socket_url:
+                return 200, {"ok": False, "error": "internal_error"}, {}
+            return 200, {"ok": True, "url": self.socket_url}, {}
         if method == "chat.postEphemeral":
             return 200, {"ok": True, "message_ts": f"1761900000.{next(self._ts):06d}"}, {}
         if method == "conversations.info":
             channel = self.channels.get(str(params.get("channel")))
             if channel is None:
                 return 200, {"ok": False, "error": "channel_not_found"}, {}
+            needed = "groups:read" if channel["is_private"] else "channels:read"
+            if needed not in self.scopes.split(","):
+                # As slack.com: the scope the conversation type needs, named in `needed`.
+                return 200, {"ok": False, "error": "missing_scope", "needed": needed}, {}
             return 200, {"ok": True, "channel": channel}, {}
         if method == "usergroups.users.list":
             group = str(params.get("usergroup"))

@@ -60,7 +60,7 @@ def check_call(method: str, params: dict[str, object]) -> str:
     if spec is None:
         return "unknown_method"
     given = set(params) - _TRANSPORT
-    if spec.required - given:
+    if spec.required - _TRANSPORT - given:
         return "invalid_arguments"
     if given - spec.known - spec.required:
         return "invalid_arguments"
