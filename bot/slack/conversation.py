@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
@@ -21,6 +20,7 @@ from bot.render.blocks import reply_message, text_message
 from bot.render.views import Reply
 from bot.slack.client import SlackCalls
 from bot.slack.dedupe import DeliveryLedger
+from bot.slack.failures import Asker, tell_failure
 
 __all__ = ["CommandRunner", "is_from_bot"]
 
@@ -50,19 +50,24 @@ class CommandRunner:
         self.bot_mention = bot_mention
         self.on_processed = on_processed
 
-    def submit(self, delivery: tuple[str, str] | None, work: Callable[[], None]) -> None:
-        """Run `work` on the pool once per delivery (claimed durably first)."""
+    def submit(
+        self, delivery: tuple[str, str] | None, work: Callable[[], None], *, asker: Asker | None = None
+    ) -> None:
+        """Run `work` on the pool once per delivery (claimed durably first).
+
+        The listener has already returned, so an unexpected error (the database refusing the claim
+        included) is told to `asker` with a reference id that the log keeps with the traceback.
+        """
 
         def job() -> None:
-            if delivery is not None and not self.ledger.claim(*delivery):
-                return
-            if delivery is not None and self.on_processed is not None:
-                self.on_processed(delivery[1])
             try:
+                if delivery is not None and not self.ledger.claim(*delivery):
+                    return
+                if delivery is not None and self.on_processed is not None:
+                    self.on_processed(delivery[1])
                 work()
-            except Exception:
-                # The listener already returned; the log keeps the traceback under this id.
-                log.exception("Slack command failed (ref %s)", uuid.uuid4().hex[:8])
+            except Exception as exc:
+                tell_failure(self.slack, asker, "Slack command", exc)
 
         self.pool.submit(job)
 

@@ -11,13 +11,14 @@ from typing import Any
 from slack_bolt import App, BoltContext
 
 from bot.slack.conversation import CommandRunner, is_from_bot
+from bot.slack.failures import asker_of
 
 __all__ = ["register"]
 
 
 def register(app: App, runner: CommandRunner) -> None:
     @app.event("message")
-    def on_message(event: dict[str, Any], context: BoltContext) -> None:
+    def on_message(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
         if is_from_bot(event) or event.get("subtype") or not event.get("user"):
             return
         text = event.get("text", "")
@@ -38,4 +39,5 @@ def register(app: App, runner: CommandRunner) -> None:
                 direct=direct,
                 only_known=not direct,
             ),
+            asker=asker_of(body),
         )
