@@ -66,17 +66,23 @@ _HOUSEKEEPING_SECONDS = 30.0
 Progress = Callable[[str], None]
 
 
-def configure_logging() -> None:
+def configure_logging(*, json_lines: bool = False) -> None:
     """Log to stdout: Railway marks every stderr line as an error.
 
     Every line carries `BOT_LOG_MARKER` ("[fixbot]") so that the scanner skips the bot's own lines
-    even when the bot's logs are mixed into a monitored service's logs.
+    even when the bot's logs are mixed into a monitored service's logs. `json_lines` (setting
+    `log_json`): one JSON object per record (bot/log_json.py).
     """
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stdout,
         format=f"%(asctime)s %(levelname)s %(name)s: {BOT_LOG_MARKER} %(message)s",
     )
+    if json_lines:
+        from bot.log_json import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter(BOT_LOG_MARKER))
 
 
 @dataclass
@@ -419,7 +425,7 @@ def resume_deploy_watches(runtime: Runtime) -> list[str]:
 
 def serve(settings: Settings, *, host: str = "0.0.0.0") -> None:  # noqa: S104 - Railway needs all interfaces
     """Run the bot until SIGTERM/SIGINT, then stop cleanly."""
-    configure_logging()
+    configure_logging(json_lines=settings.log_json)
     log.info("migrating database (under lock)")
     runtime = build_runtime(settings)
     runtime.start()

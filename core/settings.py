@@ -45,6 +45,7 @@ __all__ = [
     "parse_duration",
     "prefer_offline_libraries",
     "settings_keys",
+    "use_bundled_price_map",
 ]
 
 DEFAULT_CONFIG_NAME = "agent.toml"
@@ -260,6 +261,8 @@ class _FileModel(_Section):
     data_dir: str = Field("data", min_length=1, json_schema_extra={"example": '"data"'})
     # The interface `agent run` listens on; "::" for IPv6 (Railway's private network).
     listen_host: str = Field("0.0.0.0", min_length=1, json_schema_extra={"example": '"0.0.0.0"'})  # noqa: S104
+    # One JSON object per log line (Railway reads level and attributes from it); else plain text.
+    log_json: bool = Field(False, json_schema_extra={"example": "true"})
     scan_interval_seconds: Duration = Field(300, ge=10, json_schema_extra={"example": '"5m"'})
     bot_repository: str = Field("", json_schema_extra={"example": '"."'})
     llm: LLMSettings = Field(default_factory=LLMSettings)
@@ -330,6 +333,7 @@ class Settings:
     database_url: str = "sqlite://"
     port: int = 8080
     listen_host: str = "0.0.0.0"  # noqa: S104 - Railway routes to all interfaces
+    log_json: bool = False
     scan_interval_seconds: float = 300.0
     bot_repository: Path | None = None
     llm: LLMSettings = field(default_factory=LLMSettings)
@@ -368,6 +372,7 @@ class Settings:
             "database_url": _mask_url(self.database_url),
             "port": self.port,
             "listen_host": self.listen_host,
+            "log_json": self.log_json,
             "scan_interval_seconds": self.scan_interval_seconds,
             "bot_repository": str(self.bot_repository) if self.bot_repository else "",
             "llm": self.llm.model_dump(),
@@ -402,6 +407,8 @@ def _embedded_defaults(data_dir: str) -> dict[str, Any]:
 def load_settings(
     config_path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    *,
+    serving: bool = True,
 ) -> Settings:
     """Read the config file and the environment into a validated `Settings`.
 
@@ -409,10 +416,14 @@ def load_settings(
         config_path: the TOML file; default `$AGENT_CONFIG`, else `./agent.toml` if it exists,
             else the embedded defaults.
         environ: the environment to read secrets from (default `os.environ`).
+        serving: False for CLI commands that do not talk to Slack: a SLACK_BOT_TOKEN without
+            its signing secret or app token is then accepted (`agent run` still requires the pair).
 
     Raises:
         ConfigError: naming the key, its origin and a valid example.
     """
+    if environ is None:
+        use_bundled_price_map()
     env = dict(os.environ if environ is None else environ)
     path, origin = _resolve_config_path(config_path, env)
     if path is None:
@@ -441,13 +452,14 @@ def load_settings(
         database_url=_database_url(env, data_dir),
         port=_port(env),
         listen_host=model.listen_host,
+        log_json=model.log_json,
         scan_interval_seconds=model.scan_interval_seconds,
         bot_repository=bot_repository,
         llm=model.llm,
         slack=model.slack,
         apply=model.apply,
         services=services,
-        secrets=_secrets(env),
+        secrets=_secrets(env, serving=serving),
     )
 
 
@@ -636,7 +648,7 @@ def _port(env: Mapping[str, str]) -> int:
 _TOKEN_PREFIX = {"SLACK_BOT_TOKEN": "xoxb-", "SLACK_APP_TOKEN": "xapp-"}
 
 
-def _secrets(env: Mapping[str, str]) -> Secrets:
+def _secrets(env: Mapping[str, str], *, serving: bool = True) -> Secrets:
     values: dict[str, SecretStr | None] = {}
     for name, var in _SECRET_ENV.items():
         raw = env.get(var, "").strip()
@@ -650,7 +662,7 @@ def _secrets(env: Mapping[str, str]) -> Secrets:
             )
         values[name] = SecretStr(raw) if raw else None
     secrets = Secrets(**values)
-    if secrets.slack_bot_token and not (secrets.slack_signing_secret or secrets.slack_app_token):
+    if serving and secrets.slack_bot_token and not (secrets.slack_signing_secret or secrets.slack_app_token):
         raise ConfigError(
             "SLACK_SIGNING_SECRET (environment): required with SLACK_BOT_TOKEN for HTTP mode "
             "(Basic Information → Signing Secret), or set SLACK_APP_TOKEN=xapp-… for Socket Mode. "
@@ -664,13 +676,20 @@ def _secrets(env: Mapping[str, str]) -> Secrets:
     return secrets
 
 
+def use_bundled_price_map() -> None:
+    """No surprise network call: litellm (under DSPy) downloads a model-price map on import unless
+    LITELLM_LOCAL_MODEL_COST_MAP is true; default it to its bundled copy. Setting the variable to
+    False in the environment brings the download back."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
 def prefer_offline_libraries() -> None:
     """Keep third-party libraries off the network for the offline demo.
 
     DSPy and LiteLLM download a model-price map on first use unless told to use their bundled
     copy; loopback calls must not go through a proxy configured for the internet.
     """
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    use_bundled_price_map()
     for name in ("NO_PROXY", "no_proxy"):
         existing = [part for part in os.environ.get(name, "").split(",") if part]
         missing = [host for host in ("127.0.0.1", "localhost") if host not in existing]
