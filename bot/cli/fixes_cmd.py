@@ -14,10 +14,10 @@ from bot import commands as cmd
 from bot.cli.context import CliContext, cli_context
 from bot.operations import Operations
 from bot.render.states import state_label
-from bot.render.text import render_reply
+from bot.render.text import render_reply, timeline_lines
 from bot.render.views import Reply
 from core.store.lifecycle import LifecycleError
-from core.store.proposals import get_proposal, list_proposals
+from core.store.proposals import audit_trail, get_proposal, list_proposals
 from fixes.pipeline import reconcile_unfinished
 
 
@@ -68,6 +68,12 @@ def show(ctx: click.Context, fix_id: str) -> None:
         ):
             if value:
                 click.echo(f"{label}: {value}")
+        trail = timeline_lines(audit_trail(session, fix_id))
+        if trail:
+            click.echo("")
+            click.echo("timeline:")
+            for line in trail:
+                click.echo(f"  {line}")
         if p.diff:
             click.echo("")
             click.echo(p.diff.rstrip("\n"))

@@ -16,10 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.store.lifecycle import ProposalNotFound, audit
-from core.store.models import Proposal, utcnow
+from core.store.models import AuditEvent, Proposal, utcnow
 
 __all__ = [
     "FIX_ID_PATTERN",
+    "audit_trail",
     "create_proposal",
     "fix_id_for",
     "get_proposal",
@@ -89,3 +90,12 @@ def list_proposals(
     if service:
         query = query.where(Proposal.service == service)
     return list(session.scalars(query))
+
+
+def audit_trail(session: Session, fix_id: str) -> list[AuditEvent]:
+    """Every audit row of `fix_id`, oldest first: who did what, when, with which evidence."""
+    return list(
+        session.scalars(
+            select(AuditEvent).where(AuditEvent.fix_id == fix_id).order_by(AuditEvent.at, AuditEvent.id)
+        )
+    )
