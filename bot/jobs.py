@@ -106,6 +106,7 @@ def scan_and_propose(ctx: JobContext, service_name: str, progress: Progress) -> 
             programs_dir=programs_dir,
             progress=progress,
             now=ctx.now(),
+            settings=settings,
         )
         with ctx.sessions.begin() as session:
             stored = get_incident(session, incident_id)

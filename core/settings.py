@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -154,6 +154,13 @@ class ServiceSettings(_Section):
     approver_groups: tuple[str, ...] = Field((), json_schema_extra={"example": '["S0123ONCALL"]'})
     validation_command: str = Field("", json_schema_extra={"example": '"python -m pytest -q"'})
     validation_timeout_seconds: Duration = Field(600, json_schema_extra={"example": '"10m"'})
+    # The target's own interpreter for compile, import and tests; empty: a virtualenv bootstrapped
+    # from the repository's pyproject.toml / requirements*.txt (see docs/apply.md).
+    python: str = Field("", json_schema_extra={"example": '"/srv/api/.venv/bin/python"'})
+    validation_env: dict[str, str] = Field(
+        default_factory=dict, json_schema_extra={"example": '{ APP_ENV = "test" }'}
+    )
+    allow_test_config_edits: bool = Field(False, json_schema_extra={"example": "false"})
     allowed_paths: tuple[str, ...] = Field(("**",), json_schema_extra={"example": '["app/**"]'})
     denied_paths: tuple[str, ...] = Field(
         _DEFAULT_DENIED, json_schema_extra={"example": '[".github/**", ".env*"]'}
@@ -243,6 +250,15 @@ class ApplySettings(_Section):
     proposal_ttl_seconds: Duration = Field(7 * 86400, json_schema_extra={"example": '"7d"'})
 
 
+class ValidationSettings(_Section):
+    """How model-changed code is run: the sandbox mode and its resource limits."""
+
+    sandbox: Literal["auto", "strict", "off"] = Field("auto", json_schema_extra={"example": '"auto"'})
+    memory_limit_mb: int = Field(4096, ge=64, json_schema_extra={"example": "4096"})
+    file_size_limit_mb: int = Field(1024, ge=1, json_schema_extra={"example": "1024"})
+    process_limit: int = Field(4096, ge=16, json_schema_extra={"example": "4096"})
+
+
 class _FileModel(_Section):
     data_dir: str = Field("data", min_length=1, json_schema_extra={"example": '"data"'})
     scan_interval_seconds: Duration = Field(300, ge=10, json_schema_extra={"example": '"5m"'})
@@ -250,6 +266,7 @@ class _FileModel(_Section):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     apply: ApplySettings = Field(default_factory=ApplySettings)
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
     services: tuple[ServiceSettings, ...] = Field(default=())
 
     @model_validator(mode="after")
@@ -317,6 +334,7 @@ class Settings:
     llm: LLMSettings = field(default_factory=LLMSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
     apply: ApplySettings = field(default_factory=ApplySettings)
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
     services: tuple[ServiceSettings, ...] = ()
     secrets: Secrets = field(default_factory=Secrets)
 
@@ -354,6 +372,7 @@ class Settings:
             "llm": self.llm.model_dump(),
             "slack": self.slack.model_dump(),
             "apply": self.apply.model_dump(),
+            "validation": self.validation.model_dump(),
             "services": [s.model_dump() for s in self.services],
             "secrets": self.secrets.masked(),
         }
@@ -422,6 +441,7 @@ def load_settings(
         llm=model.llm,
         slack=model.slack,
         apply=model.apply,
+        validation=model.validation,
         services=services,
         secrets=_secrets(env),
     )
@@ -463,6 +483,8 @@ def _resolve_service_paths(service: ServiceSettings, base_dir: Path) -> ServiceS
         updates["source"] = f"file:{(base_dir / file_path).resolve()}"
     if not re.match(r"^[a-z][a-z0-9+.-]*://|^[\w.-]+@[\w.-]+:", service.repo):
         updates["repo"] = str((base_dir / Path(service.repo).expanduser()).resolve())
+    if "/" in service.python:
+        updates["python"] = str(base_dir / Path(service.python).expanduser())
     return service.model_copy(update=updates) if updates else service
 
 

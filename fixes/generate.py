@@ -27,6 +27,7 @@ and not denied; the human then approves the exact diff (its content hash is stor
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.settings import LLMSettings, ServiceSettings
+from core.settings import LLMSettings, ServiceSettings, Settings
 from core.store.models import Incident, Proposal
 from core.store.proposals import create_proposal
 from fixes.context import CodeContext, ReadPolicy, build_code_context, read_repo_file
@@ -45,6 +46,7 @@ from fixes.lm import TokenUsage, describe_lm, record_usage, require_budget, usag
 from fixes.playbooks import PlaybookFix, find_playbook_fix
 from fixes.policy import FixPolicy, check_paths, check_tree, normalize_path
 from fixes.prevalidate import PreValidation, ScratchCheckout, prevalidate
+from fixes.validation import plan_for
 
 if TYPE_CHECKING:
     import dspy
@@ -186,6 +188,7 @@ def propose_fix(
     validator: Callable[[ScratchCheckout], Validator] | None = None,
     progress: Callable[[str], None] = _silent,
     now: datetime | None = None,
+    settings: Settings | None = None,
 ) -> Proposal:
     """Analyse `incident`, generate and pre-validate a fix, and store the proposal (or a report).
 
@@ -203,6 +206,8 @@ def propose_fix(
         validator: builds the validation for a checkout (default: `fixes.prevalidate.prevalidate`
             with the service's validation command and timeout).
         progress: receives short status lines.
+        settings: for the validation's environment cache (`data_dir`) and sandbox (default: an
+            empty configuration with its data dir in the system's temporary folder).
 
     Returns:
         The stored `Proposal` (committed). It is a report (`origin="report"`, `no_fix_reason`) when
@@ -218,7 +223,7 @@ def propose_fix(
     source = str(repo_path) if repo_path is not None else service.repo
     progress(f"checking out {service.branch} of {source}")
     with ScratchCheckout(source, service.branch, token=git_token) as checkout:
-        validate = (validator or _default_validator(service))(checkout)
+        validate = (validator or _default_validator(service, settings))(checkout)
         outcome = _generate(
             incident,
             service=service,
@@ -238,15 +243,17 @@ def propose_fix(
     return proposal
 
 
-def _default_validator(service: ServiceSettings) -> Callable[[ScratchCheckout], Validator]:
+def _default_validator(
+    service: ServiceSettings, settings: Settings | None
+) -> Callable[[ScratchCheckout], Validator]:
+    if settings is None:
+        settings = Settings(config_path=None, data_dir=Path(tempfile.gettempdir()) / "fixbot")
+
     def build(checkout: ScratchCheckout) -> Validator:
+        plan = plan_for(settings, service, checkout.path)
+
         def run(applied: AppliedEdits) -> PreValidation:
-            return prevalidate(
-                checkout,
-                applied,
-                command=service.validation_command,
-                timeout=service.validation_timeout_seconds,
-            )
+            return prevalidate(checkout, applied, plan=plan)
 
         return run
 
@@ -455,6 +462,11 @@ def _attempts(job: _Job, current_code: str) -> None:
             break
         if option is not None:
             outcome.failed_option = option
+            if option.validation.status == "error":
+                # The validation itself cannot judge (no environment, sandbox refused, the base's
+                # tests do not run): another attempt would meet the same wall.
+                outcome.no_fix_reason = option.validation.reason or "validation error"
+                return
     else:
         outcome.no_fix_reason = (
             f"{llm.max_attempts} attempt(s) produced no fix that applies and passes validation; "
@@ -578,7 +590,7 @@ def _store(
         failed = outcome.failed_option
         fields.update(
             no_fix_reason=outcome.no_fix_reason,
-            validation_status="failed" if failed else "not_run",
+            validation_status=failed.validation.status if failed else "not_run",
             validation_output=failed.validation.output[-_OUTPUT_LIMIT:] if failed else "",
         )
     proposal = create_proposal(session, service=service.name, now=now, **fields)

@@ -51,9 +51,10 @@ from fixes.journal import delete_journal, read_journal, repo_lock, write_journal
 from fixes.policy import SELF_DENIED, FixPolicy, check_paths, check_tree
 from fixes.validation import (
     ImportCheck,
+    TestReport,
     ValidationResult,
-    default_test_command,
-    run_tests,
+    baseline_report,
+    plan_for,
     validate_worktree,
 )
 
@@ -309,28 +310,31 @@ def _write_files(root: Path, contents: Mapping[str, str]) -> None:
 def _validate(
     run: _Run, root: Path, paths: Sequence[str], after: Mapping[str, str], import_check: ImportCheck
 ) -> ValidationResult:
-    command, timeout = run.service.validation_command, run.service.validation_timeout_seconds
-    result = validate_worktree(
-        root,
-        paths,
-        command=command,
-        timeout=timeout,
-        step_timeout=run.settings.apply.step_timeout_seconds,
-        import_check=import_check,
+    plan = plan_for(run.settings, run.service, root)
+    backup = run.backup
+
+    def base() -> tuple[TestReport, frozenset[str]]:
+        # The base's own run (cached per commit): files put back for it, the fix re-applied after.
+        run.progress("running the tests on the base to compare")
+        try:
+            return baseline_report(
+                root,
+                plan,
+                key=backup.base_commit if backup is not None else "",
+                prepare=(lambda: restore(backup, root)) if backup is not None else None,
+            )
+        finally:
+            _write_files(root, after)
+
+    originals = (
+        {
+            p: (backup.location / "files" / p).read_text("utf-8", "replace") if backup.hashes.get(p) else None
+            for p in paths
+        }
+        if backup is not None
+        else None
     )
-    if result.passed or result.step != "tests":
-        return result
-    # Only new failures count: run the same tests on the base (files put back), then re-apply.
-    run.progress("tests failed; running them on the base to see which failures are new")
-    if run.backup is not None:
-        restore(run.backup, root)
-    baseline = run_tests(root, command=command or default_test_command(root), timeout=timeout)
-    _write_files(root, after)
-    new = tuple(sorted(set(result.new_failures) - baseline.failures))
-    note = f"\n(failing on the base too, not counted: {', '.join(sorted(baseline.failures)) or 'none'})"
-    return ValidationResult(
-        not new, "" if not new else "tests", result.output + note, result.duration_seconds, new
-    )
+    return validate_worktree(root, paths, plan, baseline=base, originals=originals, import_check=import_check)
 
 
 def _attempt_apply(
@@ -384,7 +388,9 @@ def _attempt_apply_with(
     run.progress("validating: compile, import, tests")
     result = _validate(run, root, paths, applied.after, import_check)
     if not result.passed:
-        raise _StepFailed(Step.VALIDATE, f"validation failed at {result.step}", result.output)
+        raise _StepFailed(
+            Step.VALIDATE, f"validation {result.status} at {result.step}: {result.reason}", result.output
+        )
     run.progress(f"validation passed in {result.duration_seconds:.1f}s")
     run.step_done(Step.VALIDATE)
 
@@ -660,13 +666,7 @@ def _attempt_revert(
     except GitError as exc:
         raise _StepFailed(Step.REVERT, str(exc)) from None
     run.step_done(Step.REVERT, commit_sha=sha)
-    result = validate_worktree(
-        root,
-        paths,
-        command=run.service.validation_command,
-        timeout=run.service.validation_timeout_seconds,
-        step_timeout=run.settings.apply.step_timeout_seconds,
-    )
+    result = validate_worktree(root, paths, plan_for(run.settings, run.service, root))
     if not result.passed:
         raise _StepFailed(Step.VALIDATE, f"validation of the revert failed at {result.step}", result.output)
     run.step_done(Step.VALIDATE)
