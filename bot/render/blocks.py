@@ -350,6 +350,7 @@ def _status_text(report: StatusReport) -> str:
     lines.append(f"• Waiting to be posted: {report.pending_posts}")
     lines.append(f"• Busy workers: {report.workers_busy}")
     lines.extend(f"• Source {escape_mrkdwn(line)}" for line in report.sources)
+    lines.extend(f"• Validation {escape_mrkdwn(line)}" for line in report.validation)
     lines.extend(f"• Post error: {escape_mrkdwn(line)}" for line in report.post_errors[:5])
     lines.extend(f"• Slack API error: {escape_mrkdwn(line)}" for line in report.slack_errors[:5])
     if report.problems:

@@ -69,6 +69,7 @@ def render_status(report: StatusReport) -> str:
     lines.append(f"  proposals: {counts}")
     lines.append(f"  waiting to be posted: {report.pending_posts}")
     lines.extend(f"  source {line}" for line in report.sources)
+    lines.extend(f"  validation {line}" for line in report.validation)
     lines.extend(f"  post error: {line}" for line in report.post_errors)
     lines.extend(f"  slack error: {line}" for line in report.slack_errors)
     lines.extend(f"  needs attention: {problem}" for problem in report.problems)

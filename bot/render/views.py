@@ -145,6 +145,7 @@ class StatusReport:
     counts: Mapping[str, int]
     workers_busy: int = 0
     problems: tuple[str, ...] = ()
+    validation: tuple[str, ...] = ()  # "sandbox: <level>", then where each service validates
 
 
 @dataclass(frozen=True)

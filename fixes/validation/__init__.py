@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from core.settings import ServiceSettings, Settings
-from fixes.validation.environment import TargetEnvironment, prepare_environment
+from fixes.validation.environment import TargetEnvironment, environment_problem, prepare_environment
 from fixes.validation.results import TestReport, Verdict, compare, strip_ansi
 from fixes.validation.runners import (
     ImportCheck,
@@ -53,6 +53,7 @@ __all__ = [
     "strip_ansi",
     "test_config_edits",
     "validate_worktree",
+    "validation_status",
 ]
 
 _TEST_CONFIG_NAMES = frozenset({"conftest.py", "pytest.ini", "tox.ini", "setup.cfg"})
@@ -296,3 +297,25 @@ def validate_worktree(
         disappeared=verdict.disappeared,
         flaky=verdict.flaky,
     )
+
+
+def validation_status(settings: Settings) -> tuple[list[str], list[str]]:
+    """For `agent status` and `/health`: (lines, problems). Cheap: starts nothing but the probe.
+
+    Lines: `sandbox: <level>` and, per service, where its validation runs. Problems: a strict
+    sandbox that cannot isolate here, an interpreter that does not exist, a bootstrap that failed.
+    """
+    lines = [f"sandbox: {isolation_level(settings.validation.sandbox)}"]
+    problems = []
+    if settings.validation.sandbox == "strict" and not isolation_level("strict").startswith("namespaces"):
+        problems.append(f"validation is refused: {lines[0]}")
+    for service in settings.services:
+        error = environment_problem(service.python, service.name, settings.data_dir / "envs")
+        if error:
+            problems.append(f"{service.name}: {error}")
+            lines.append(f"{service.name}: {error}")
+        elif service.python:
+            lines.append(f"{service.name}: validates with {service.python}")
+        else:
+            lines.append(f"{service.name}: validates in a virtualenv bootstrapped from its dependency files")
+    return lines, problems

@@ -31,7 +31,13 @@ from pathlib import Path
 
 from fixes.validation.sandbox import Sandbox
 
-__all__ = ["TargetEnvironment", "dependency_files", "environment_key", "prepare_environment"]
+__all__ = [
+    "TargetEnvironment",
+    "dependency_files",
+    "environment_key",
+    "environment_problem",
+    "prepare_environment",
+]
 
 _UNAVAILABLE = "validation environment unavailable: "
 _READY = ".fixbot-ready"
@@ -92,6 +98,19 @@ def _check_interpreter(python: str, sandbox: Sandbox, cwd: Path, timeout: float)
     done = sandbox.run([python, "-c", "import sys"], cwd=cwd, timeout=timeout)
     if done.status != 0:
         return f"the interpreter {python!r} does not start: {(done.error or done.output).strip()[-300:]}"
+    return ""
+
+
+def environment_problem(python: str, service: str, cache_dir: Path) -> str:
+    """Why the service's environment is known to be unavailable ("" when it is not), without running it."""
+    if python:
+        path = python if Path(python).is_absolute() else shutil.which(python)
+        if path is None or not os.access(path, os.X_OK):
+            return _UNAVAILABLE + f"the interpreter {python!r} does not exist or is not executable"
+        return ""
+    for target, error in list(_FAILED.items()):
+        if Path(target).parent == cache_dir and Path(target).name.startswith(f"{service}-"):
+            return TargetEnvironment.unavailable(error).error
     return ""
 
 
