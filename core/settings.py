@@ -161,6 +161,8 @@ class ServiceSettings(_Section):
         default_factory=dict, json_schema_extra={"example": '{ APP_ENV = "test" }'}
     )
     allow_test_config_edits: bool = Field(False, json_schema_extra={"example": "false"})
+    # Fixes may edit tests and are asked for a regression test, proven in the scratch checkout.
+    allow_test_edits: bool = Field(False, json_schema_extra={"example": "true"})
     allowed_paths: tuple[str, ...] = Field(("**",), json_schema_extra={"example": '["app/**"]'})
     denied_paths: tuple[str, ...] = Field(
         _DEFAULT_DENIED, json_schema_extra={"example": '[".github/**", ".env*"]'}
@@ -219,6 +221,7 @@ class LLMSettings(_Section):
     max_alternatives: int = Field(3, ge=1, le=5, json_schema_extra={"example": "3"})
     context_token_budget: int = Field(6000, ge=500, json_schema_extra={"example": "6000"})
     post_failed_validation: bool = Field(False, json_schema_extra={"example": "false"})
+    post_unproven: bool = Field(True, json_schema_extra={"example": "true"})
     program_path: str = Field("", json_schema_extra={"example": '"data/programs/fixer.json"'})
 
 

@@ -100,6 +100,7 @@ class FixOption:
             "test_suggestion": self.test_suggestion,
             "validation_status": self.validation.status,
             "validation_output": self.validation.output[-_OUTPUT_LIMIT:],
+            "proof": self.validation.proof,
         }
 
 
@@ -451,12 +452,30 @@ def _current_code(
     return "\n".join(t for t in (context.text, wider.text) if t)
 
 
+_PROVE_NOTE = (
+    "\n\n(This service accepts test edits: besides the fix, add a regression test, e.g. a new file "
+    "under tests/ created by an edit with an empty `search`, that fails without the fix and passes "
+    "with it. The fix is shown as proven only when it does.)"
+)
+
+
 def _attempts(job: _Job, current_code: str) -> None:
     outcome, llm = job.outcome, job.llm
     feedback = ""
+    if job.service.allow_test_edits:
+        current_code += _PROVE_NOTE
     for attempt in range(1, llm.max_attempts + 1):
         job.progress(f"generating a fix (attempt {attempt} of {llm.max_attempts})")
         option, feedback = _one_option(job, current_code, feedback)
+        unproven = option is not None and not option.validation.proof.startswith("proven:")
+        if option is not None and option.validation.passed and unproven and not llm.post_unproven:
+            feedback = (
+                f"Your previous edits passed validation but are {option.validation.proof}. "
+                "Keep the fix and add a test that fails without it and passes with it."
+            )
+            outcome.attempts.append(feedback)
+            outcome.failed_option = option
+            continue
         if option is not None and option.validation.passed:
             outcome.options.append(option)
             break
@@ -583,6 +602,7 @@ def _store(
             validation_status=chosen.validation.status,
             validation_output=chosen.validation.output[-_OUTPUT_LIMIT:],
             alternatives=[o.as_alternative() for o in outcome.options[1:]],
+            proof=chosen.validation.proof or None,
         )
         if outcome.origin == "llm" and chosen.summary:
             fields["summary"] = chosen.summary

@@ -18,7 +18,14 @@ from types import TracebackType
 
 from fixes.edits import AppliedEdits
 from fixes.git_ops import GitRepo
-from fixes.validation import ValidationPlan, ValidationResult, baseline_report, validate_worktree
+from fixes.validation import (
+    ValidationPlan,
+    ValidationResult,
+    baseline_report,
+    is_test_path,
+    prove,
+    validate_worktree,
+)
 
 __all__ = ["PreValidation", "ScratchCheckout", "prevalidate"]
 
@@ -32,15 +39,16 @@ class PreValidation:
     output: str
     new_failures: tuple[str, ...] = ()
     reason: str = ""
+    proof: str = ""  # "proven: …" | "not proven: <why>" (see `fixes.validation.prove`)
 
     @property
     def passed(self) -> bool:
         return self.status == "passed"
 
     @classmethod
-    def from_result(cls, result: ValidationResult) -> PreValidation:
+    def from_result(cls, result: ValidationResult, proof: str = "") -> PreValidation:
         status = result.status or ("passed" if result.passed else "failed")
-        return cls(status, result.step, result.output, result.new_failures, result.reason)
+        return cls(status, result.step, result.output, result.new_failures, result.reason, proof)
 
 
 class ScratchCheckout:
@@ -84,12 +92,7 @@ def prevalidate(checkout: ScratchCheckout, applied: AppliedEdits, *, plan: Valid
     """Write `applied.after` into the checkout, validate against the base, reset the checkout."""
     checkout.reset()
     try:
-        for rel, text in applied.after.items():
-            target = checkout.path / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # newline="" keeps the file's own line endings byte for byte.
-            with target.open("w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
+        _write(checkout.path, dict(applied.after))
         result = validate_worktree(
             checkout.path,
             list(applied.changed_paths),
@@ -100,6 +103,29 @@ def prevalidate(checkout: ScratchCheckout, applied: AppliedEdits, *, plan: Valid
             ),
             originals={p: applied.before.get(p) for p in applied.changed_paths},
         )
+        proof = ""
+        if result.passed:
+
+            def to_base_with_tests() -> None:
+                checkout.reset()
+                _write(checkout.path, {p: t for p, t in applied.after.items() if is_test_path(p)})
+
+            proof = prove(
+                checkout.path,
+                plan,
+                result,
+                changed_paths=applied.changed_paths,
+                to_base_with_tests=to_base_with_tests,
+            )
     finally:
         checkout.reset()
-    return PreValidation.from_result(result)
+    return PreValidation.from_result(result, proof)
+
+
+def _write(root: Path, contents: dict[str, str]) -> None:
+    for rel, text in contents.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # newline="" keeps the file's own line endings byte for byte.
+        with target.open("w", encoding="utf-8", newline="") as handle:
+            handle.write(text)

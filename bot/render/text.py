@@ -41,6 +41,10 @@ def render_proposal(view: ProposalView, *, bot_mention: str = "@agent") -> str:
         lines.append("diff:")
         lines.append(view.diff.rstrip("\n"))
         lines.append(f"validation: {view.validation_status}")
+        if view.proof:
+            lines.append(view.proof)
+        if view.proof.startswith("not proven") and view.test_suggestion:
+            lines.append(f"suggested test: {view.test_suggestion}")
     elif view.no_fix_reason:
         lines.append(f"no fix proposed: {view.no_fix_reason}")
     for option in view.options[1:]:

@@ -77,6 +77,8 @@ class ProposalView:
     failure_reason: str = ""
     chosen_option: int = 1
     created_at: datetime | None = None
+    proof: str = ""  # "proven: …" | "not proven: <why>"
+    test_suggestion: str = ""
 
     @property
     def has_fix(self) -> bool:
@@ -113,6 +115,8 @@ class ProposalView:
             failure_reason=proposal.failure_reason,
             chosen_option=proposal.chosen_option,
             created_at=proposal.created_at,
+            proof=proposal.proof or "",
+            test_suggestion=proposal.test_suggestion,
         )
 
 

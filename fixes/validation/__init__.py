@@ -23,6 +23,7 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from core.settings import ServiceSettings, Settings
 from fixes.validation.environment import TargetEnvironment, environment_problem, prepare_environment
@@ -46,9 +47,11 @@ __all__ = [
     "baseline_report",
     "compare",
     "default_test_command",
+    "is_test_path",
     "isolation_level",
     "module_name_for",
     "plan_for",
+    "prove",
     "run_tests",
     "strip_ansi",
     "test_config_edits",
@@ -69,6 +72,7 @@ class ValidationPlan:
     timeout: float
     step_timeout: float
     allow_test_config_edits: bool = False
+    allow_test_edits: bool = False
 
     def effective_command(self, root: Path) -> str:
         return self.command or default_test_command(root)
@@ -92,6 +96,7 @@ class ValidationResult:
     reason: str = ""
     disappeared: tuple[str, ...] = ()
     flaky: tuple[str, ...] = field(default=())
+    report: TestReport | None = None  # the fix's own test run, when it happened
 
     @property
     def is_error(self) -> bool:
@@ -132,6 +137,7 @@ def plan_for(settings: Settings, service: ServiceSettings, root: Path) -> Valida
         service.validation_timeout_seconds,
         settings.apply.step_timeout_seconds,
         service.allow_test_config_edits,
+        service.allow_test_edits,
     )
 
 
@@ -226,7 +232,7 @@ def validate_worktree(
     started = time.monotonic()
     outputs: list[str] = []
 
-    def result(status: str, step: str, reason: str, **details: tuple[str, ...]) -> ValidationResult:
+    def result(status: str, step: str, reason: str, **details: Any) -> ValidationResult:
         if reason:
             outputs.append(reason if status == "passed" else f"=> {status}: {reason}")
         output = strip_ansi("\n".join(outputs))
@@ -296,6 +302,7 @@ def validate_worktree(
         new_failures=verdict.new_failures,
         disappeared=verdict.disappeared,
         flaky=verdict.flaky,
+        report=fix,
     )
 
 
@@ -319,3 +326,53 @@ def validation_status(settings: Settings) -> tuple[list[str], list[str]]:
         else:
             lines.append(f"{service.name}: validates in a virtualenv bootstrapped from its dependency files")
     return lines, problems
+
+
+def is_test_path(rel: str) -> bool:
+    """A test module by pytest's default naming, or a `.py` file under a tests/ or test/ folder."""
+    path = PurePosixPath(rel)
+    if path.suffix != ".py" or path.name == "conftest.py":
+        return False
+    named = path.name.startswith("test_") or path.name.endswith("_test.py")
+    return named or any(part in ("tests", "test") for part in path.parts[:-1])
+
+
+def prove(
+    root: Path,
+    plan: ValidationPlan,
+    result: ValidationResult,
+    *,
+    changed_paths: Sequence[str],
+    to_base_with_tests: Callable[[], None],
+) -> str:
+    """The regression-test proof of a fix that passed: "proven: …" or "not proven: <why>".
+
+    The tests of the fix's own test files that pass with the fix are run on the base code (with the
+    fix's test files written over it by `to_base_with_tests`); those that fail there reproduce the
+    incident. The tree is left in the base-with-tests state: the caller restores it.
+    """
+    if not plan.allow_test_edits:
+        return "not proven: this service does not allow fixes to edit tests (allow_test_edits = false)"
+    tests = [p for p in changed_paths if is_test_path(p)]
+    if not tests:
+        return "not proven: the fix adds or changes no test"
+    outcomes = result.report.outcomes if result.report is not None else {}
+    candidates = sorted(n for n, o in outcomes.items() if o == "passed" and n.split("::")[0] in tests)
+    if not candidates:
+        return f"not proven: no test in {', '.join(tests)} passes with the fix"
+    to_base_with_tests()
+    base = run_tests(
+        root,
+        command=plan.effective_command(root),
+        timeout=plan.timeout,
+        environment=plan.environment,
+        sandbox=plan.sandbox,
+        select=candidates,
+    )
+    reproducing = [n for n in candidates if base.outcomes.get(n) in ("failed", "error")]
+    if reproducing:
+        named = ", ".join(f"`{n}`" for n in reproducing[:3])
+        return f"proven: {named} fails on the base, passes with the fix"
+    if not base.happened:
+        return f"not proven: the new test could not run on the base ({base.error})"
+    return f"not proven: {', '.join(f'`{n}`' for n in candidates[:3])} passes on the base too"
