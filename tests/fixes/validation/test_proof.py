@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import git
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.render.text import render_proposal
 from bot.render.views import ProposalView
+from core.settings import Settings
+from core.store import lifecycle
 from core.store.models import Proposal
 from fixes.generate import propose_fix
+from fixes.pipeline import run_apply
 from tests.fixes.llm_support import (
     ANALYSIS,
     GOOD_EDIT,
@@ -60,7 +64,7 @@ def _propose(
 
 
 def test_test_failing_on_the_base_proves_the_fix(
-    db: sessionmaker[Session], sample_remote: Path, scripted_lm: ServerFactory
+    db: sessionmaker[Session], sample_remote: Path, scripted_lm: ServerFactory, tmp_path: Path
 ) -> None:
     """Fails on the base, passes with the fix: proven, named; the test is in the approved diff."""
     proposal = _propose(
@@ -74,6 +78,19 @@ def test_test_failing_on_the_base_proves_the_fix(
     assert proposal.proven
     assert "+++ b/tests/test_regression.py" in proposal.diff
     assert "proven: `tests/test_regression.py" in render_proposal(ProposalView.of(proposal))
+
+    # Approved and applied: the regression test is in the pushed commit.
+    settings = Settings(
+        config_path=None,
+        data_dir=tmp_path / "data",
+        services=(service_settings(sample_remote, validation_command=PYTEST, allow_test_edits=True),),
+    )
+    with db.begin() as session:
+        lifecycle.approve(session, proposal.fix_id, actor="U0LOCALOPS", content_hash=proposal.content_hash)
+    report = run_apply(settings, db, proposal.fix_id)
+    assert report.ok, report.message + report.output
+    pushed = git.Repo(sample_remote).git.show("main:tests/test_regression.py")
+    assert REPRODUCING.strip() == pushed.strip()
 
 
 def test_test_passing_on_the_base_proves_nothing(
