@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from _pytest.compat import ascii_escaped
 
+from fixes.validation import ValidationResult
 from tests.fixes.validation.support import judge, plan, tree, unpack
 
 OPS = "def add(a, b):\n    return a + b\n"
@@ -33,6 +34,15 @@ def _calc(root: Path, extra: dict[str, str] | None = None) -> Path:
         "tests/test_other.py": "def test_other():\n    assert True\n",
     }
     return tree(root, {**files, **(extra or {})})
+
+
+def _correct_and_breaking(root: Path, data: Path) -> tuple[ValidationResult, ValidationResult]:
+    """The calc tree judged with a harmless patch (must pass) and `a - b` (must fail)."""
+    validation = plan(root, data)
+    correct = judge(root, {"calc/ops.py": OPS + "\n"}, validation)
+    breaking = judge(root, {"calc/ops.py": BROKEN_OPS}, validation)
+    assert (correct.status, breaking.status) == ("passed", "failed")
+    return correct, breaking
 
 
 def test_inflection_ids_with_spaces_brackets_and_non_ascii(tmp_path: Path) -> None:
@@ -76,10 +86,7 @@ def test_unittest_style_tests_under_pytest(tmp_path: Path) -> None:
         "    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n"
     )
     root = _calc(tmp_path / "r", {"tests/test_unit.py": unit})
-    validation = plan(root, tmp_path / "d")
-    correct = judge(root, {"calc/ops.py": OPS + "\n"}, validation)
-    breaking = judge(root, {"calc/ops.py": BROKEN_OPS}, validation)
-    assert (correct.status, breaking.status) == ("passed", "failed")
+    _correct, breaking = _correct_and_breaking(root, tmp_path / "d")
     assert ("tests/test_ops.py::test_add", "tests/test_unit.py::TestAdd::test_add") == breaking.new_failures
 
 
@@ -91,10 +98,7 @@ def test_non_ascii_and_bracket_ids(tmp_path: Path) -> None:
         "def test_sum(a, b, total):\n    assert add(a, b) == total\n"
     )
     root = _calc(tmp_path / "r", {"tests/test_names.py": suite})
-    validation = plan(root, tmp_path / "d")
-    correct = judge(root, {"calc/ops.py": OPS + "\n"}, validation)
-    breaking = judge(root, {"calc/ops.py": BROKEN_OPS}, validation)
-    assert (correct.status, breaking.status) == ("passed", "failed")
+    _correct, breaking = _correct_and_breaking(root, tmp_path / "d")
     # pytest's own node ids escape non-ASCII ids (unless a project opts out); these are pytest's.
     assert {
         f"tests/test_names.py::test_sum[{ascii_escaped('größe [x] ü')}]",
@@ -107,10 +111,7 @@ def test_colour_forced_on_by_the_project(tmp_path: Path) -> None:
     """`addopts = --color=yes` cannot hide failures or put escape codes in what is shown."""
     config = "[tool.pytest.ini_options]\naddopts = '--color=yes'\n"
     root = _calc(tmp_path / "r", {"pyproject.toml": config})
-    validation = plan(root, tmp_path / "d")
-    correct = judge(root, {"calc/ops.py": OPS + "\n"}, validation)
-    breaking = judge(root, {"calc/ops.py": BROKEN_OPS}, validation)
-    assert (correct.status, breaking.status) == ("passed", "failed")
+    _correct, breaking = _correct_and_breaking(root, tmp_path / "d")
     assert ("tests/test_ops.py::test_add",) == breaking.new_failures
     assert "\x1b" not in breaking.output + breaking.reason
     assert "test_add" in breaking.output
@@ -119,10 +120,7 @@ def test_colour_forced_on_by_the_project(tmp_path: Path) -> None:
 def test_test_already_failing_on_the_base(tmp_path: Path) -> None:
     """A base failure does not fail a fix; a new failure beside it does, and only it is named."""
     root = _calc(tmp_path / "r", {"tests/test_old.py": "def test_old():\n    assert False\n"})
-    validation = plan(root, tmp_path / "d")
-    correct = judge(root, {"calc/ops.py": OPS + "\n"}, validation)
-    breaking = judge(root, {"calc/ops.py": BROKEN_OPS}, validation)
-    assert (correct.status, breaking.status) == ("passed", "failed")
+    correct, breaking = _correct_and_breaking(root, tmp_path / "d")
     assert ("tests/test_ops.py::test_add",) == breaking.new_failures
     assert "not counted: tests/test_old.py::test_old" in correct.output
 
