@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from fixes.validation import sandbox as sandbox_module
 from fixes.validation.sandbox import ISOLATED, Sandbox, probe
 
 SECRETS = {
@@ -217,3 +221,51 @@ def test_limits_apply(tmp_path: Path) -> None:
     )
     assert done.status != 0
     assert (tmp_path / "big").stat().st_size <= 1 << 20
+
+
+READ_PARENT = """
+import os
+try:
+    print(open(f"/proc/{os.getppid()}/environ", "rb").read().decode("utf-8", "replace"))
+except OSError as exc:
+    print("denied:", exc)
+"""
+
+NON_ROOT_BOT = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+import sandbox
+done = sandbox.Sandbox(mode="off").run([sys.executable, "-c", sys.argv[2]], cwd=Path(sys.argv[1]), timeout=60)
+print(done.output)
+"""
+
+
+def test_env_only_as_non_root_hides_the_bots_environ() -> None:
+    """Railway's case (no root, no namespaces): the bot marks itself non-dumpable, so the run, as the
+    same user, cannot read the bot's /proc/<pid>/environ. Needs root here to become another user."""
+    if os.geteuid() != 0 or shutil.which("su") is None:
+        pytest.skip("needs root to run the bot as an unprivileged user")
+    folder = Path(tempfile.mkdtemp(prefix="fixbot-nonroot-"))
+    try:
+        folder.chmod(0o755)
+        shutil.copy(Path(sandbox_module.__file__), folder / "sandbox.py")
+        # The system interpreter: this test's own venv may not be readable by nobody; the sandbox
+        # module needs only the standard library.
+        python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+        secret = f"LLM_API_KEY={SECRETS['LLM_API_KEY']}"
+        bot = [python, "-c", NON_ROOT_BOT, str(folder), READ_PARENT]
+        command = shlex.join(["env", "-i", "PATH=/usr/bin:/bin", secret, *bot])
+        done = subprocess.run(
+            ["su", "nobody", "-s", "/bin/sh", "-c", command],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if "Permission denied" in done.stderr and "python" in done.stderr:
+        pytest.skip(f"the interpreter is not usable by nobody: {done.stderr[-200:]}")
+    assert "denied:" in done.stdout, done.stdout + done.stderr
+    assert SECRETS["LLM_API_KEY"] not in done.stdout
