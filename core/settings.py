@@ -340,6 +340,9 @@ class Settings:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     services: tuple[ServiceSettings, ...] = ()
     secrets: Secrets = field(default_factory=Secrets)
+    # What validation passes on from the host: locale (LANG, LC_*, TZ) to every sandboxed run, and
+    # pip's index configuration (PIP_*) to the bootstrap of a target's environment. Nothing else.
+    host_env: Mapping[str, str] = field(default_factory=dict)
 
     def service(self, name: str) -> ServiceSettings:
         """The service called `name`; `UnknownService` lists the known names."""
@@ -447,6 +450,12 @@ def load_settings(
         validation=model.validation,
         services=services,
         secrets=_secrets(env),
+        host_env={
+            k: v
+            for k, v in env.items()
+            if k in ("LANG", "LC_ALL", "LC_CTYPE", "TZ")
+            or (k.startswith("PIP_") and k != "PIP_REQUIRE_VIRTUALENV")
+        },
     )
 
 

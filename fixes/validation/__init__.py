@@ -21,7 +21,7 @@ import threading
 import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -113,7 +113,13 @@ def _sandbox_for(settings: Settings, service: ServiceSettings) -> Sandbox:
         file_bytes=settings.validation.file_size_limit_mb << 20,
         processes=settings.validation.process_limit,
     )
-    return Sandbox(settings.validation.sandbox, tuple(hide), dict(service.validation_env), limits)
+    return Sandbox(
+        settings.validation.sandbox,
+        tuple(hide),
+        dict(service.validation_env),
+        limits,
+        locale={k: v for k, v in settings.host_env.items() if not k.startswith("PIP_")},
+    )
 
 
 def plan_for(settings: Settings, service: ServiceSettings, root: Path) -> ValidationPlan:
@@ -125,11 +131,12 @@ def plan_for(settings: Settings, service: ServiceSettings, root: Path) -> Valida
         root=root,
         cache_dir=settings.data_dir / "envs",
         sandbox=sandbox,
+        host_env=settings.host_env,
     )
     if environment.available:
         # The interpreter's venv may live in the hidden data dir: bind it back into the sandbox.
         venv = Path(environment.python).parent.parent
-        sandbox = Sandbox(sandbox.mode, sandbox.hide, sandbox.env, sandbox.limits, (venv,))
+        sandbox = replace(sandbox, expose=(venv,))
     return ValidationPlan(
         environment,
         sandbox,

@@ -26,6 +26,7 @@ import os
 import shutil
 import sys
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,12 +123,14 @@ def prepare_environment(
     cache_dir: Path,
     sandbox: Sandbox,
     timeout: float = 900,
+    host_env: Mapping[str, str] | None = None,
 ) -> TargetEnvironment:
     """The target's environment for the tree at `root` (see the module docstring)."""
     if python:
         path = python if Path(python).is_absolute() else (shutil.which(python) or python)
         error = _check_interpreter(path, sandbox, root, min(timeout, 60))
         return TargetEnvironment.unavailable(error) if error else TargetEnvironment(path, "python setting")
+    host_env = host_env or {}
     files = dependency_files(root)
     key = environment_key(root)
     target = cache_dir / f"{service}-{key}"
@@ -137,7 +140,7 @@ def prepare_environment(
             return TargetEnvironment(str(env_python), f"bootstrap {target}")
         if str(target) in _FAILED:
             return TargetEnvironment.unavailable(_FAILED[str(target)])
-        error = _build(target, root, files, sandbox, timeout)
+        error = _build(target, root, files, sandbox, timeout, host_env=host_env)
         if error:
             _FAILED[str(target)] = error
             return TargetEnvironment.unavailable(error)
@@ -147,16 +150,24 @@ def prepare_environment(
         return TargetEnvironment(str(env_python), f"bootstrap {target}")
 
 
-def _pip_environment() -> dict[str, str]:
+def _pip_environment(host_env: Mapping[str, str]) -> dict[str, str]:
     # The host's index configuration (a mirror, a wheel folder) applies to the bootstrap as well.
-    env = {k: v for k, v in os.environ.items() if k.startswith("PIP_") and k != "PIP_REQUIRE_VIRTUALENV"}
+    env = {k: v for k, v in host_env.items() if k.startswith("PIP_")}
     user_config = Path.home() / ".config" / "pip" / "pip.conf"
     if "PIP_CONFIG_FILE" not in env and user_config.is_file():
         env["PIP_CONFIG_FILE"] = str(user_config)
     return env
 
 
-def _build(target: Path, root: Path, files: list[str], sandbox: Sandbox, timeout: float) -> str:
+def _build(
+    target: Path,
+    root: Path,
+    files: list[str],
+    sandbox: Sandbox,
+    timeout: float,
+    *,
+    host_env: Mapping[str, str],
+) -> str:
     # Built at its final path (a venv's scripts record it); only the marker written last makes it
     # usable, so a build that was interrupted is removed and redone.
     shutil.rmtree(target, ignore_errors=True)
@@ -177,7 +188,7 @@ def _build(target: Path, root: Path, files: list[str], sandbox: Sandbox, timeout
             cwd=root,
             timeout=timeout,
             expose=[target.parent],
-            extra_env=_pip_environment(),
+            extra_env=_pip_environment(host_env),
             network=True,
         )
         if done.status != 0:

@@ -53,7 +53,7 @@ ENV_ONLY = "env-only"
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
-_ALLOWED_FROM_BOT = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+_LOCALE = ("LANG", "LC_ALL", "LC_CTYPE", "TZ")
 _SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 # Runs inside the namespaces as their root: bind the paths the run needs to a staging folder, cover
@@ -133,7 +133,7 @@ def _probe_once() -> tuple[str, tuple[str, ...], str]:
                     [*prefix, "sh", "-c", "mount -t tmpfs none /mnt && cat /proc/1/cmdline >/dev/null"],
                     capture_output=True,
                     timeout=20,
-                    env={"PATH": os.environ.get("PATH", _SAFE_PATH)},
+                    env={"PATH": _SAFE_PATH},
                     check=False,
                 )
             except (OSError, subprocess.TimeoutExpired) as exc:
@@ -172,6 +172,7 @@ class Sandbox:
     env: Mapping[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     expose: tuple[Path, ...] = ()  # needed by every run although under a hidden path (the venv)
+    locale: Mapping[str, str] = field(default_factory=dict)  # the host's LANG, LC_*, TZ
 
     def level(self) -> str:
         if self.mode == "off":
@@ -187,7 +188,7 @@ class Sandbox:
 
     def environment(self, home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The allow-listed environment of a run: never a copy of the bot's."""
-        env = {key: os.environ[key] for key in _ALLOWED_FROM_BOT if key in os.environ}
+        env = {key: value for key, value in self.locale.items() if key in _LOCALE}
         env.setdefault("LANG", "C.UTF-8")
         env.update(
             PATH=_SAFE_PATH,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tarfile
 from pathlib import Path
@@ -31,7 +32,13 @@ def plan(
     **service: Any,
 ) -> ValidationPlan:
     """The plan for a tree, with this test interpreter (it has pytest) as the target's by default."""
-    settings = Settings(config_path=None, data_dir=data_dir, validation=ValidationSettings(sandbox=sandbox))
+    settings = Settings(
+        config_path=None,
+        data_dir=data_dir,
+        validation=ValidationSettings(sandbox=sandbox),  # type: ignore[arg-type]
+        # As load_settings would: the host's pip configuration reaches a bootstrap, nothing else.
+        host_env={k: v for k, v in os.environ.items() if k.startswith("PIP_")},
+    )
     values: dict[str, Any] = {
         "name": "target",
         "source": "file:/dev/null",
