@@ -279,7 +279,9 @@ def validate_worktree(
         outputs.append(f"$ compile {' '.join(files)}; import {' '.join(modules)}\n{done.output}".rstrip())
         if done.status != 0:
             step = "compile" if done.status == 2 else "import"
-            why = done.error or f"{step} failed"
+            # The traceback's last line names the error ("ImportError: cannot import name …").
+            last = next((line for line in reversed(done.output.splitlines()) if line.strip()), "")
+            why = done.error or f"{step} failed: {last.strip()[:300]}"
             # A fix whose import hangs failed; a check that could not start says nothing of the fix.
             judged = done.status is not None or done.error.startswith("timed out")
             return result("failed" if judged else "error", step, why)
