@@ -79,6 +79,7 @@ def _settings(data_dir: Path, remote: Path) -> Settings:
         repo=str(remote),
         branch="main",
         validation_command="true",
+        python=sys.executable,
     )
     return Settings(config_path=None, data_dir=data_dir, services=(service,))
 

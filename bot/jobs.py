@@ -105,6 +105,7 @@ def scan_and_propose(ctx: JobContext, service_name: str, progress: Progress) -> 
             progress=progress,
             now=ctx.now(),
             policy=policy_for(service, data_dir=settings.data_dir, bot_repository=settings.bot_repository),
+            settings=settings,
         )
         with ctx.sessions.begin() as session:
             stored = get_incident(session, incident_id)

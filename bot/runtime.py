@@ -49,7 +49,7 @@ from bot.log_lines import LOG_FORMAT, MarkedFormatter, route_uncaught_to_logging
 from bot.metrics import BotMetrics
 from bot.operations import ApplyFix, Notifier, OnPushed, Operations, RevertFix, ScanService
 from bot.scheduler import guarded_scan, register_scan_jobs, release_scan_lease
-from bot.status import PipelineBreaker, breaker_health
+from bot.status import PipelineBreaker, breaker_health, validation_health
 from bot.web import HealthCheck, create_web_app
 from core.settings import Settings
 from core.store.db import check_database, make_engine, make_session_factory, upgrade_database
@@ -282,6 +282,7 @@ def build_runtime(
         )
     checks: dict[str, HealthCheck] = {"database": lambda: check_database(engine), **chat.checks}
     checks["breaker"] = lambda: breaker_health(breaker)
+    checks["validation"] = lambda: validation_health(settings)
     routes = [*chat.routes, *_alertmanager_routes(settings, sessions, chat.notifier)]
 
     scheduler = BackgroundScheduler(timezone="UTC")

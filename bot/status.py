@@ -19,6 +19,7 @@ from core.settings import Settings
 from core.store.models import SourceCursor, utcnow
 from core.store.overview import proposal_counts, recent_post_errors, source_cursors, unposted_count
 from fixes.apply import breaker
+from fixes.validation import validation_status
 
 __all__ = [
     "Breaker",
@@ -27,6 +28,7 @@ __all__ = [
     "breaker_health",
     "gather_status",
     "missing_approvers",
+    "validation_health",
 ]
 
 
@@ -105,6 +107,17 @@ def breaker_health(breaker: Breaker) -> str:
     return f"ok (applies paused: {reason}; an approver can say `resume`)" if is_open else "ok"
 
 
+def validation_health(settings: Settings) -> str:
+    """For `/health`: the sandbox level in force; problems are reported, not unhealthy (a restart
+    cannot install an interpreter), except a strict sandbox that cannot isolate here."""
+    lines, problems = validation_status(settings)
+    if settings.validation.sandbox == "strict" and any(
+        p.startswith("validation is refused") for p in problems
+    ):
+        return f"error: {problems[0]}"
+    return f"ok ({'; '.join([*lines[:1], *problems])})"
+
+
 def missing_approvers(settings: Settings) -> list[str]:
     """Names of services nobody may approve fixes for (fail closed: nobody can implement)."""
     return [service.name for service in settings.services if not any(settings.approvers_for(service))]
@@ -154,6 +167,8 @@ def gather_status(
         problems.append(f"applies are paused: {breaker_reason}; an approver can say `resume`")
     permanent = errors.permanent() if errors is not None else []
     problems.extend(permanent)
+    validation_lines, validation_problems = validation_status(settings)
+    problems.extend(validation_problems)
     return StatusReport(
         approvers_configured=not unapproved and bool(settings.services or settings.slack.approvers),
         breaker_open=breaker_open,
@@ -165,4 +180,5 @@ def gather_status(
         counts=counts,
         workers_busy=workers_busy,
         problems=tuple(problems),
+        validation=tuple(validation_lines),
     )

@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -185,6 +185,14 @@ class ServiceSettings(_Section):
     approver_groups: tuple[str, ...] = Field((), json_schema_extra={"example": '["S0123ONCALL"]'})
     validation_command: str = Field("", json_schema_extra={"example": '"python -m pytest -q"'})
     validation_timeout_seconds: Duration = Field(600, json_schema_extra={"example": '"10m"'})
+    # The target's own interpreter for compile, import and tests; empty: a virtualenv bootstrapped
+    # from the repository's pyproject.toml / requirements*.txt (see docs/apply.md).
+    python: str = Field("", json_schema_extra={"example": '"/srv/api/.venv/bin/python"'})
+    validation_env: dict[str, str] = Field(
+        default_factory=dict, json_schema_extra={"example": '{ APP_ENV = "test" }'}
+    )
+    # Fixes may edit tests and are asked for a regression test, proven in the scratch checkout.
+    allow_test_edits: bool = Field(False, json_schema_extra={"example": "true"})
     allowed_paths: tuple[str, ...] = Field(("**",), json_schema_extra={"example": '["app/**"]'})
     denied_paths: tuple[str, ...] = Field(
         _DEFAULT_DENIED, json_schema_extra={"example": '[".github/**", ".env*"]'}
@@ -242,6 +250,7 @@ class LLMSettings(_Section):
     max_alternatives: int = Field(3, ge=1, le=5, json_schema_extra={"example": "3"})
     context_token_budget: int = Field(6000, ge=500, json_schema_extra={"example": "6000"})
     post_failed_validation: bool = Field(False, json_schema_extra={"example": "false"})
+    post_unproven: bool = Field(True, json_schema_extra={"example": "true"})
     program_path: str = Field("", json_schema_extra={"example": '"data/programs/fixer.json"'})
 
 
@@ -278,6 +287,15 @@ class ApplySettings(_Section):
     proposal_ttl_seconds: Duration = Field(7 * 86400, json_schema_extra={"example": '"7d"'})
 
 
+class ValidationSettings(_Section):
+    """How model-changed code is run: the sandbox mode and its resource limits."""
+
+    sandbox: Literal["auto", "strict", "off"] = Field("auto", json_schema_extra={"example": '"auto"'})
+    memory_limit_mb: int = Field(4096, ge=64, json_schema_extra={"example": "4096"})
+    file_size_limit_mb: int = Field(1024, ge=1, json_schema_extra={"example": "1024"})
+    process_limit: int = Field(4096, ge=16, json_schema_extra={"example": "4096"})
+
+
 class _FileModel(_Section):
     data_dir: str = Field("data", min_length=1, json_schema_extra={"example": '"data"'})
     # The interface `agent run` listens on; "::" for IPv6 (Railway's private network).
@@ -289,6 +307,7 @@ class _FileModel(_Section):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     apply: ApplySettings = Field(default_factory=ApplySettings)
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
     services: tuple[ServiceSettings, ...] = Field(default=())
 
     @model_validator(mode="after")
@@ -362,8 +381,12 @@ class Settings:
     llm: LLMSettings = field(default_factory=LLMSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
     apply: ApplySettings = field(default_factory=ApplySettings)
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
     services: tuple[ServiceSettings, ...] = ()
     secrets: Secrets = field(default_factory=Secrets)
+    # What validation passes on from the host: locale (LANG, LC_*, TZ) to every sandboxed run, and
+    # pip's index configuration (PIP_*) to the bootstrap of a target's environment. Nothing else.
+    host_env: Mapping[str, str] = field(default_factory=dict)
 
     def service(self, name: str) -> ServiceSettings:
         """The service called `name`; `UnknownService` lists the known names."""
@@ -401,6 +424,7 @@ class Settings:
             "llm": self.llm.model_dump(),
             "slack": self.slack.model_dump(),
             "apply": self.apply.model_dump(),
+            "validation": self.validation.model_dump(),
             "services": [s.model_dump() for s in self.services],
             "secrets": self.secrets.masked(),
         }
@@ -481,8 +505,15 @@ def load_settings(
         llm=model.llm,
         slack=model.slack,
         apply=model.apply,
+        validation=model.validation,
         services=services,
         secrets=_secrets(env, serving=serving),
+        host_env={
+            k: v
+            for k, v in env.items()
+            if k in ("LANG", "LC_ALL", "LC_CTYPE", "TZ")
+            or (k.startswith("PIP_") and k != "PIP_REQUIRE_VIRTUALENV")
+        },
     )
 
 
@@ -566,6 +597,8 @@ def _resolve_service_paths(service: ServiceSettings, base_dir: Path) -> ServiceS
         updates["source"] = f"file:{(base_dir / file_path).resolve()}"
     if not re.match(r"^[a-z][a-z0-9+.-]*://|^[\w.-]+@[\w.-]+:", service.repo):
         updates["repo"] = str((base_dir / Path(service.repo).expanduser()).resolve())
+    if "/" in service.python:
+        updates["python"] = str(base_dir / Path(service.python).expanduser())
     return service.model_copy(update=updates) if updates else service
 
 

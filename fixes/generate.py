@@ -27,6 +27,7 @@ and not denied; the human then approves the exact diff (its content hash is stor
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.settings import LLMSettings, ServiceSettings
+from core.settings import LLMSettings, ServiceSettings, Settings
 from core.store.models import Incident, Proposal
 from core.store.proposals import create_proposal
 from fixes.cause import cause_line
@@ -46,6 +47,7 @@ from fixes.lm import TokenUsage, describe_lm, record_usage, require_budget, usag
 from fixes.playbooks import PlaybookFix, find_playbook_fix
 from fixes.policy import FixPolicy, check_fix, normalize_path, policy_for
 from fixes.prevalidate import PreValidation, ScratchCheckout, prevalidate
+from fixes.validation import plan_for
 from monitoring.redact import redact
 
 if TYPE_CHECKING:
@@ -100,6 +102,7 @@ class FixOption:
             "test_suggestion": self.test_suggestion,
             "validation_status": self.validation.status,
             "validation_output": self.validation.output[-_OUTPUT_LIMIT:],
+            "proof": self.validation.proof,
         }
 
 
@@ -190,6 +193,7 @@ def propose_fix(
     progress: Callable[[str], None] = _silent,
     now: datetime | None = None,
     policy: FixPolicy | None = None,
+    settings: Settings | None = None,
 ) -> Proposal:
     """Analyse `incident`, generate and pre-validate a fix, and store the proposal (or a report).
 
@@ -209,6 +213,8 @@ def propose_fix(
         progress: receives short status lines.
         policy: what a fix may touch (`fixes.policy.policy_for`, the same as apply uses); default:
             the service's, without the data dir.
+        settings: for the validation's environment cache (`data_dir`) and sandbox (default: an
+            empty configuration with its data dir in the system's temporary folder).
 
     Returns:
         The stored `Proposal` (committed). It is a report (`origin="report"`, `no_fix_reason`) when
@@ -224,7 +230,7 @@ def propose_fix(
     source = str(repo_path) if repo_path is not None else service.repo
     progress(f"checking out {service.branch} of {source}")
     with ScratchCheckout(source, service.branch, token=git_token) as checkout:
-        validate = (validator or _default_validator(service))(checkout)
+        validate = (validator or _default_validator(service, settings))(checkout)
         outcome = _generate(
             incident,
             service=service,
@@ -245,15 +251,17 @@ def propose_fix(
     return proposal
 
 
-def _default_validator(service: ServiceSettings) -> Callable[[ScratchCheckout], Validator]:
+def _default_validator(
+    service: ServiceSettings, settings: Settings | None
+) -> Callable[[ScratchCheckout], Validator]:
+    if settings is None:
+        settings = Settings(config_path=None, data_dir=Path(tempfile.gettempdir()) / "fixbot")
+
     def build(checkout: ScratchCheckout) -> Validator:
+        plan = plan_for(settings, service, checkout.path)
+
         def run(applied: AppliedEdits) -> PreValidation:
-            return prevalidate(
-                checkout,
-                applied,
-                command=service.validation_command,
-                timeout=service.validation_timeout_seconds,
-            )
+            return prevalidate(checkout, applied, plan=plan)
 
         return run
 
@@ -449,17 +457,40 @@ def _current_code(
     return "\n".join(t for t in (context.text, wider.text) if t)
 
 
+_PROVE_NOTE = (
+    "\n\n(This service accepts test edits: besides the fix, add a regression test, e.g. a new file "
+    "under tests/ created by an edit with an empty `search`, that fails without the fix and passes "
+    "with it. The fix is shown as proven only when it does.)"
+)
+
+
 def _attempts(job: _Job, current_code: str) -> None:
     outcome, llm = job.outcome, job.llm
     feedback = ""
+    if job.service.allow_test_edits:
+        current_code += _PROVE_NOTE
     for attempt in range(1, llm.max_attempts + 1):
         job.progress(f"generating a fix (attempt {attempt} of {llm.max_attempts})")
         option, feedback = _one_option(job, current_code, feedback)
+        unproven = option is not None and not option.validation.proof.startswith("proven:")
+        if option is not None and option.validation.passed and unproven and not llm.post_unproven:
+            feedback = (
+                f"Your previous edits passed validation but are {option.validation.proof}. "
+                "Keep the fix and add a test that fails without it and passes with it."
+            )
+            outcome.attempts.append(feedback)
+            outcome.failed_option = option
+            continue
         if option is not None and option.validation.passed:
             outcome.options.append(option)
             break
         if option is not None:
             outcome.failed_option = option
+            if option.validation.status == "error":
+                # The validation itself cannot judge (no environment, sandbox refused, the base's
+                # tests do not run): another attempt would meet the same wall.
+                outcome.no_fix_reason = option.validation.reason or "validation error"
+                return
     else:
         outcome.no_fix_reason = (
             f"{llm.max_attempts} attempt(s) produced no fix that applies and passes validation; "
@@ -588,6 +619,7 @@ def _store(
             validation_status=chosen.validation.status,
             validation_output=chosen.validation.output[-_OUTPUT_LIMIT:],
             alternatives=[o.as_alternative() for o in outcome.options[1:]],
+            proof=chosen.validation.proof or None,
         )
         if outcome.origin == "llm" and chosen.summary:
             fields["summary"] = chosen.summary
@@ -595,7 +627,7 @@ def _store(
         failed = outcome.failed_option
         fields.update(
             no_fix_reason=outcome.no_fix_reason,
-            validation_status="failed" if failed else "not_run",
+            validation_status=failed.validation.status if failed else "not_run",
             validation_output=failed.validation.output[-_OUTPUT_LIMIT:] if failed else "",
         )
     proposal = create_proposal(session, service=service.name, now=now, **fields)

@@ -2,47 +2,53 @@
 
 `ScratchCheckout` clones the service's repository (its deploy branch) into a temporary folder that
 belongs to one proposal. `prevalidate` writes a candidate's files there, runs
-`fixes.validation.validate_worktree` (byte-compile, imports, the configured test command) and resets
-the checkout to the base commit, so the next candidate starts clean. Failures of the test command
-that already happen on the base commit are measured once per (repository, commit, command) and do
-not count against a fix.
+`fixes.validation.validate_worktree` (compile, imports, the test command: in the target's own
+environment, sandboxed) and resets the checkout to the base commit, so the next candidate starts
+clean. The base's own test run (and which of its failures are flaky) is measured once per (commit,
+command, interpreter) and each fix is judged against it.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from fixes.edits import AppliedEdits
 from fixes.git_ops import GitRepo
-from fixes.validation import ValidationResult, default_test_command, run_tests, validate_worktree
+from fixes.validation import (
+    ValidationPlan,
+    ValidationResult,
+    baseline_report,
+    is_test_path,
+    prove,
+    validate_worktree,
+)
 
-__all__ = ["PreValidation", "ScratchCheckout", "baseline_failures", "prevalidate"]
-
-_BASELINES: dict[tuple[str, str, str], frozenset[str]] = {}
-_BASELINES_LOCK = threading.Lock()
+__all__ = ["PreValidation", "ScratchCheckout", "prevalidate"]
 
 
 @dataclass(frozen=True)
 class PreValidation:
-    """`status` is "passed" or "failed"; `output` is what the validation printed."""
+    """`status` is "passed", "failed" or "error" (could not judge); `output` is what was printed."""
 
     status: str
     step: str
     output: str
     new_failures: tuple[str, ...] = ()
+    reason: str = ""
+    proof: str = ""  # "proven: …" | "not proven: <why>" (see `fixes.validation.prove`)
 
     @property
     def passed(self) -> bool:
         return self.status == "passed"
 
     @classmethod
-    def from_result(cls, result: ValidationResult) -> PreValidation:
-        return cls("passed" if result.passed else "failed", result.step, result.output, result.new_failures)
+    def from_result(cls, result: ValidationResult, proof: str = "") -> PreValidation:
+        status = result.status or ("passed" if result.passed else "failed")
+        return cls(status, result.step, result.output, result.new_failures, result.reason, proof)
 
 
 class ScratchCheckout:
@@ -82,43 +88,44 @@ class ScratchCheckout:
             self.repo.reset_hard(self.base_commit)
 
 
-def baseline_failures(checkout: ScratchCheckout, *, command: str, timeout: float) -> frozenset[str]:
-    """The test command's failures on the unmodified base commit (cached per repo, commit, command)."""
-    effective = command or default_test_command(checkout.path)
-    if not effective:
-        return frozenset()
-    key = (checkout.source, checkout.base_commit, effective)
-    with _BASELINES_LOCK:
-        if key in _BASELINES:
-            return _BASELINES[key]
-    checkout.reset()
-    failures = run_tests(checkout.path, command=effective, timeout=timeout).failures
-    checkout.reset()
-    with _BASELINES_LOCK:
-        _BASELINES[key] = failures
-    return failures
-
-
-def prevalidate(
-    checkout: ScratchCheckout, applied: AppliedEdits, *, command: str, timeout: float
-) -> PreValidation:
-    """Write `applied.after` into the checkout, validate, and reset the checkout to its base."""
-    baseline = baseline_failures(checkout, command=command, timeout=timeout)
+def prevalidate(checkout: ScratchCheckout, applied: AppliedEdits, *, plan: ValidationPlan) -> PreValidation:
+    """Write `applied.after` into the checkout, validate against the base, reset the checkout."""
     checkout.reset()
     try:
-        for rel, text in applied.after.items():
-            target = checkout.path / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # newline="" keeps the file's own line endings byte for byte.
-            with target.open("w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
+        _write(checkout.path, dict(applied.after))
         result = validate_worktree(
             checkout.path,
             list(applied.changed_paths),
-            command=command,
-            timeout=timeout,
-            baseline_failures=baseline or None,
+            plan,
+            # Called after the fix's own run; the base run resets the tree first (cached per commit).
+            baseline=lambda: baseline_report(
+                checkout.path, plan, key=checkout.base_commit, prepare=checkout.reset
+            ),
+            originals={p: applied.before.get(p) for p in applied.changed_paths},
         )
+        proof = ""
+        if result.passed:
+
+            def to_base_with_tests() -> None:
+                checkout.reset()
+                _write(checkout.path, {p: t for p, t in applied.after.items() if is_test_path(p)})
+
+            proof = prove(
+                checkout.path,
+                plan,
+                result,
+                changed_paths=applied.changed_paths,
+                to_base_with_tests=to_base_with_tests,
+            )
     finally:
         checkout.reset()
-    return PreValidation.from_result(result)
+    return PreValidation.from_result(result, proof)
+
+
+def _write(root: Path, contents: dict[str, str]) -> None:
+    for rel, text in contents.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # newline="" keeps the file's own line endings byte for byte.
+        with target.open("w", encoding="utf-8", newline="") as handle:
+            handle.write(text)

@@ -202,6 +202,7 @@ repo = "{sample.remote}"
 branch = "{sample.branch}"
 approvers = ["{APPROVER}"]
 validation_command = "{sample.validation_command}"
+python = "{sample.interpreter}"
 
 [services.railway]
 endpoint = "{target.endpoint}"

@@ -197,6 +197,16 @@ def _validation_text(status: str, output: str) -> str:
     return text
 
 
+def _proof_text(view: ProposalView) -> str:
+    if not view.proof:
+        return ""
+    mark = ":test_tube:" if view.proof.startswith("proven:") else ":warning:"
+    text = f"\n{mark} {escape_mrkdwn(_cut(view.proof, 500))}"
+    if view.proof.startswith("not proven") and view.test_suggestion:
+        text += f"\n_Suggested test:_ {escape_mrkdwn(_cut(view.test_suggestion, 500))}"
+    return text
+
+
 def _alternative_text(option: OptionView) -> str:
     head = f"*Option {option.number}:* {escape_mrkdwn(_cut(option.summary, 300)) or '(no summary)'}"
     tail = f" — validation {option.validation_status.replace('_', ' ')}"
@@ -261,7 +271,10 @@ def proposal_message(view: ProposalView, *, bot_mention: str = "@fixbot") -> Mes
         blocks.append(
             SectionBlock(
                 text=MarkdownTextObject(
-                    text=_cut(_validation_text(view.validation_status, view.validation_output), SECTION_LIMIT)
+                    text=_cut(
+                        _validation_text(view.validation_status, view.validation_output) + _proof_text(view),
+                        SECTION_LIMIT,
+                    )
                 )
             )
         )
@@ -350,6 +363,7 @@ def _status_text(report: StatusReport) -> str:
     lines.append(f"• Waiting to be posted: {report.pending_posts}")
     lines.append(f"• Busy workers: {report.workers_busy}")
     lines.extend(f"• Source {escape_mrkdwn(line)}" for line in report.sources)
+    lines.extend(f"• Validation {escape_mrkdwn(line)}" for line in report.validation)
     lines.extend(f"• Post error: {escape_mrkdwn(line)}" for line in report.post_errors[:5])
     lines.extend(f"• Slack API error: {escape_mrkdwn(line)}" for line in report.slack_errors[:5])
     if report.problems:

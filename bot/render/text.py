@@ -44,6 +44,10 @@ def render_proposal(view: ProposalView, *, bot_mention: str = "@agent") -> str:
         lines.append("diff:")
         lines.append(view.diff.rstrip("\n"))
         lines.append(f"validation: {view.validation_status}")
+        if view.proof:
+            lines.append(view.proof)
+        if view.proof.startswith("not proven") and view.test_suggestion:
+            lines.append(f"suggested test: {view.test_suggestion}")
     elif view.no_fix_reason:
         lines.append(f"no fix proposed: {view.no_fix_reason}")
     for option in view.options[1:]:
@@ -72,6 +76,7 @@ def render_status(report: StatusReport) -> str:
     lines.append(f"  proposals: {counts}")
     lines.append(f"  waiting to be posted: {report.pending_posts}")
     lines.extend(f"  source {line}" for line in report.sources)
+    lines.extend(f"  validation {line}" for line in report.validation)
     lines.extend(f"  post error: {line}" for line in report.post_errors)
     lines.extend(f"  slack error: {line}" for line in report.slack_errors)
     lines.extend(f"  needs attention: {problem}" for problem in report.problems)

@@ -78,6 +78,8 @@ class ProposalView:
     failure_reason: str = ""
     chosen_option: int = 1
     created_at: datetime | None = None
+    proof: str = ""  # "proven: …" | "not proven: <why>"
+    test_suggestion: str = ""
 
     @property
     def has_fix(self) -> bool:
@@ -119,6 +121,8 @@ class ProposalView:
             failure_reason=proposal.failure_reason,
             chosen_option=proposal.chosen_option,
             created_at=proposal.created_at,
+            proof=proposal.proof or "",
+            test_suggestion=proposal.test_suggestion,
         )
 
 
@@ -151,6 +155,7 @@ class StatusReport:
     counts: Mapping[str, int]
     workers_busy: int = 0
     problems: tuple[str, ...] = ()
+    validation: tuple[str, ...] = ()  # "sandbox: <level>", then where each service validates
 
 
 @dataclass(frozen=True)

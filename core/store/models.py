@@ -137,13 +137,16 @@ class Proposal(Base):
     chosen_option: Mapped[int] = mapped_column(Integer, default=1)
     base_commit: Mapped[str] = mapped_column(String(64), default="")
     branch: Mapped[str] = mapped_column(String(255), default="")
-    # passed | failed | skipped | not_run
+    # passed | failed | error (could not judge: no environment, sandbox refused, base does not run)
+    # | skipped | not_run. "passed" means the validation really ran and nothing broke.
     validation_status: Mapped[str] = mapped_column(String(16), default="not_run")
     validation_output: Mapped[str] = mapped_column(Text, default="")
     # The apply pipeline's verdict: passed | failed | error (the run did not really happen); NULL when
     # not validated by the pipeline. `agent learn` trusts "passed" only (validation_status cannot tell
     # an error from a pass for fixes recorded before this column).
     validation_outcome: Mapped[str | None] = mapped_column(String(16))
+    # "proven: `<test id>` fails on the base, passes with the fix" | "not proven: <why>" | None (no fix).
+    proof: Mapped[str | None] = mapped_column(Text, nullable=True)
     token_usage: Mapped[dict[str, Any]] = mapped_column(default=dict)
     slack_channel: Mapped[str] = mapped_column(String(32), default="")
     slack_ts: Mapped[str] = mapped_column(String(32), default="")
@@ -165,6 +168,17 @@ class Proposal(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     expires_at: Mapped[datetime | None]
+
+    @property
+    def validation_passed(self) -> bool:
+        """The validation really ran (in the target's environment) and nothing broke: what
+        learning may trust. An error (nothing could be judged) is never a pass."""
+        return self.validation_status == "passed"
+
+    @property
+    def proven(self) -> bool:
+        """A regression test failed on the base and passes with the fix."""
+        return bool(self.proof and self.proof.startswith("proven:"))
 
     def option(self, number: int) -> dict[str, Any]:
         """Option `number` (1-based) as {"summary", "edits", "diff", "content_hash", ...}."""

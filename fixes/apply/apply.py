@@ -63,9 +63,10 @@ from fixes.git_ops import GitRepo, scrub
 from fixes.policy import check_fix, policy_for
 from fixes.validation import (
     ImportCheck,
+    TestReport,
     ValidationResult,
-    default_test_command,
-    run_tests,
+    baseline_report,
+    plan_for,
     validate_worktree,
 )
 
@@ -98,28 +99,31 @@ def _write_files(root: Path, contents: Mapping[str, str]) -> None:
 def _validate(
     run: Run, root: Path, paths: Sequence[str], after: Mapping[str, str], import_check: ImportCheck
 ) -> ValidationResult:
-    command, timeout = run.service.validation_command, run.service.validation_timeout_seconds
-    result = validate_worktree(
-        root,
-        paths,
-        command=command,
-        timeout=timeout,
-        step_timeout=run.settings.apply.step_timeout_seconds,
-        import_check=import_check,
+    plan = plan_for(run.settings, run.service, root)
+    backup = run.backup
+
+    def base() -> tuple[TestReport, frozenset[str]]:
+        # The base's own run (cached per commit): files put back for it, the fix re-applied after.
+        run.progress("running the tests on the base to compare")
+        try:
+            return baseline_report(
+                root,
+                plan,
+                key=backup.base_commit if backup is not None else "",
+                prepare=(lambda: restore(backup, root)) if backup is not None else None,
+            )
+        finally:
+            _write_files(root, after)
+
+    originals = (
+        {
+            p: (backup.location / "files" / p).read_text("utf-8", "replace") if backup.hashes.get(p) else None
+            for p in paths
+        }
+        if backup is not None
+        else None
     )
-    if result.passed or result.step != "tests":
-        return result
-    # Only new failures count: run the same tests on the base (files put back), then re-apply.
-    run.progress("tests failed; running them on the base to see which failures are new")
-    if run.backup is not None:
-        restore(run.backup, root)
-    baseline = run_tests(root, command=command or default_test_command(root), timeout=timeout)
-    _write_files(root, after)
-    new = tuple(sorted(set(result.new_failures) - baseline.failures))
-    note = f"\n(failing on the base too, not counted: {', '.join(sorted(baseline.failures)) or 'none'})"
-    return ValidationResult(
-        not new, "" if not new else "tests", result.output + note, result.duration_seconds, new
-    )
+    return validate_worktree(root, paths, plan, baseline=base, originals=originals, import_check=import_check)
 
 
 def _attempt_apply(
@@ -181,7 +185,7 @@ def _attempt_apply_with(
     if not result.passed:
         raise StepFailed(
             Step.VALIDATE,
-            f"validation failed at {result.step}",
+            f"validation {result.status} at {result.step}: {result.reason}",
             result.output,
             values={"validation_outcome": validation_outcome(result)},
         )

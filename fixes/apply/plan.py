@@ -133,10 +133,11 @@ def validation_outcome(result: ValidationResult) -> str:
     """The verdict recorded in `Proposal.validation_outcome`: "passed" | "failed" | "error".
 
     "error" is a run that did not really happen (runner missing, interrupted, nothing collected); it
-    is never a pass, and `agent learn` learns from "passed" only. The validation result in use here
-    tells passed from failed; a result that can tell an error maps it to "error" in this one place.
+    is never a pass, and `agent learn` learns from "passed" only.
     """
-    return "passed" if result.passed else "failed"
+    if result.passed:
+        return "passed"
+    return "error" if result.is_error else "failed"
 
 
 def plan_edits(

@@ -35,7 +35,7 @@ from fixes.apply.steps import (
 )
 from fixes.errors import GitError
 from fixes.git_ops import GitRepo
-from fixes.validation import ValidationResult, validate_worktree
+from fixes.validation import ValidationResult, plan_for, validate_worktree
 
 __all__ = ["run_revert"]
 
@@ -65,13 +65,7 @@ def _attempt_revert(
     except GitError as exc:
         raise StepFailed(Step.REVERT, str(exc)) from None
     run.step_done(Step.REVERT, commit_sha=sha)
-    result = validate_worktree(
-        root,
-        paths,
-        command=run.service.validation_command,
-        timeout=run.service.validation_timeout_seconds,
-        step_timeout=run.settings.apply.step_timeout_seconds,
-    )
+    result = validate_worktree(root, paths, plan_for(run.settings, run.service, root))
     if not result.passed:
         raise StepFailed(Step.VALIDATE, f"validation of the revert failed at {result.step}", result.output)
     run.step_done(Step.VALIDATE)

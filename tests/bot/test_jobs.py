@@ -74,6 +74,7 @@ source = "file:{sample.log_path}"
 log_format = "{SAMPLE_LOG_FORMAT}"
 repo = "{sample.remote}"
 validation_command = "{sample.validation_command}"
+python = "{sample.interpreter}"
 """
     )
     settings = load_settings(config, environ={})

@@ -41,6 +41,7 @@ log_format = "{SAMPLE_LOG_FORMAT}"
 repo = "{sample.remote}"
 approvers = ["U0LOCALOPS"]
 validation_command = "{sample.validation_command}"
+python = "{sample.interpreter}"
 """
     )
     built = build_runtime(load_settings(config, environ={}), terminal=True, out=sys.stdout)

@@ -18,12 +18,12 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "agent.example.toml"
 def _keys(table: dict[str, Any], prefix: str = "") -> set[str]:
     keys: set[str] = set()
     for name, value in table.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:
             keys |= _keys(value, f"{prefix}{name}.")
         elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
             for item in value:  # [[services]]
                 keys |= _keys(item, f"{prefix}{name}.")
-        else:
+        else:  # a value, or an empty inline table standing for a mapping key (`validation_env = {}`)
             keys.add(f"{prefix}{name}")
     return keys
 

@@ -266,6 +266,7 @@ branch = {q(sample.branch)}
 channel = {q(CHANNEL)}
 approvers = [{q(ALICE)}]
 validation_command = {q(f"{sys.executable} -m pytest -q")}
+python = {q(sys.executable)}
 validation_timeout_seconds = "2m"
 
 [services.railway]

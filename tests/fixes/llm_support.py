@@ -127,6 +127,8 @@ def service_settings(remote: Path, **overrides: Any) -> ServiceSettings:
         "branch": "main",
         # Compile and import always run; the test command is cheap unless a test is about tests.
         "validation_command": f"{sys.executable} -c pass",
+        # The target's interpreter: this one (it has pytest), not a bootstrapped virtualenv.
+        "python": sys.executable,
         "validation_timeout_seconds": 60,
     }
     values.update(overrides)

@@ -82,6 +82,7 @@ def make_settings(data_dir: Path, remote: str, *, command: str | None = None, **
         if command is not None
         else f"{sys.executable} -m pytest -q -p no:cacheprovider",
         validation_timeout_seconds=120,
+        python=sys.executable,  # the target's interpreter: this one (it has pytest)
     )
     return Settings(
         config_path=None,

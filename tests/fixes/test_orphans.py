@@ -130,9 +130,13 @@ def test_killed_bot_test_run_dies_with_it(tmp_path: Path) -> None:
     """kill -9 a process running validation tests: the test process does not live on."""
     pidfile = tmp_path / "test.pid"
     script = f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    # Sandbox "off" (env-only): the test process's pid is then the host's, which this test reads.
     runner = (
         "import sys; from pathlib import Path; from fixes.validation import run_tests; "
-        "run_tests(Path(sys.argv[1]), command=sys.argv[2], timeout=120)"
+        "from fixes.validation.environment import TargetEnvironment; "
+        "from fixes.validation.sandbox import Sandbox; "
+        "run_tests(Path(sys.argv[1]), command=sys.argv[2], timeout=120, "
+        "environment=TargetEnvironment(sys.executable, 'test'), sandbox=Sandbox(mode='off'))"
     )
     bot = subprocess.Popen(
         [sys.executable, "-c", runner, str(tmp_path), f'{sys.executable} -c "{script}"'],

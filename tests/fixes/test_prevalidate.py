@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import git
@@ -10,9 +9,10 @@ import git
 from fixes.edits import Edit, apply_edits
 from fixes.prevalidate import ScratchCheckout, prevalidate
 from tests.fixes.llm_support import GIT_IDENTITY, make_sample_repo
+from tests.fixes.validation.support import plan
 
 FLAKY = "def test_already_broken():\n    assert False\n"
-COMMAND = f"{sys.executable} -m pytest -q -p no:cacheprovider tests"
+COMMAND = "python -m pytest -q tests"
 
 
 def _checkout_files(checkout: ScratchCheckout) -> dict[str, str]:
@@ -33,8 +33,9 @@ def test_failure_already_on_the_base_does_not_count(tmp_path: Path) -> None:
             files, [Edit("service/app.py", 'payload.get("items")', 'payload.get("items") or []')]
         )
         bad = apply_edits(files, [Edit("service/app.py", "    return sum(", "    return -1 + sum(")])
-        passed = prevalidate(checkout, good, command=COMMAND, timeout=60)
-        failed = prevalidate(checkout, bad, command=COMMAND, timeout=60)
+        validation = plan(checkout.path, tmp_path / "data", command=COMMAND)
+        passed = prevalidate(checkout, good, plan=validation)
+        failed = prevalidate(checkout, bad, plan=validation)
         restored = _checkout_files(checkout)
     assert ("passed", "failed") == (passed.status, failed.status)
     assert ("tests/test_app.py::test_total",) == failed.new_failures

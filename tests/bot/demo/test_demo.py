@@ -55,3 +55,21 @@ def test_demo_runs_the_whole_loop_offline_and_exits_0(tmp_path: Path) -> None:
     ).stdout
     fixes = [parse_trailers(message) for message in log.split("\x00") if "Fix-Id" in message]
     assert [outcomes["shop/pricing.py"].fix_id] == [t["Fix-Id"] for t in fixes]
+
+    # The demo tells the truth: the scripted model's first coupon fix breaks
+    # test_coupon_codes_are_case_insensitive and is refused; what was pushed passes the sample's tests.
+    assert "-    return COUPONS[code.strip().upper()]" in outcomes["shop/pricing.py"].diff
+    assert "COUPONS.get(code.strip().upper(), 0)" in outcomes["shop/pricing.py"].diff
+    pushed = tmp_path / "pushed"
+    subprocess.run(["git", "clone", "-q", str(remote), str(pushed)], check=True)
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=pushed,
+        env={**keep, "PY_COLORS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert 0 == tests.returncode, tests.stdout[-2000:]
+    assert "7 passed" in tests.stdout
