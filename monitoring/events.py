@@ -31,6 +31,7 @@ __all__ = [
     "BOT_LOG_MARKER",
     "MAX_LINE_CHARS",
     "Frame",
+    "LineFolder",
     "LogEvent",
     "RawLine",
     "looks_like_known_shape",
@@ -177,6 +178,7 @@ _COMMON_ACCESS = re.compile(
 _OWN = "_fixbot_own"
 _BARE_LEVEL = re.compile(r"\b(CRITICAL|FATAL|ERROR|WARNING|WARN)\b")
 _TRACEBACK_START = "Traceback (most recent call last):"
+_GROUP_START = "+ Exception Group Traceback (most recent call last):"
 _CHAIN_MARKERS = (
     "During handling of the above exception, another exception occurred:",
     "The above exception was the direct cause of the following exception:",
@@ -218,15 +220,62 @@ def _from_json(data: Mapping[str, Any], raw: RawLine) -> LogEvent:
     return event
 
 
+_JSON_STRING = r'"((?:[^"\\]|\\.)*)(?:"|$)'
+_PARTIAL_KEYS = {
+    "level": re.compile(r'"(?:level|severity|levelname)"\s*:\s*' + _JSON_STRING),
+    "message": re.compile(r'"(?:message|event|msg)"\s*:\s*' + _JSON_STRING),
+    "logger": re.compile(r'"(?:logger|logger_name|name)"\s*:\s*' + _JSON_STRING),
+    "timestamp": re.compile(r'"(?:timestamp|time|ts|@timestamp)"\s*:\s*' + _JSON_STRING),
+    "exception": re.compile(
+        r'"(?:exception|exc_info|traceback|stack|stack_trace|exc_text)"\s*:\s*' + _JSON_STRING
+    ),
+}
+
+
+def _unescape(value: str) -> str:
+    """A JSON string body that may be cut anywhere (even inside an escape)."""
+    for cut in range(4):
+        try:
+            text = json.loads(f'"{value[: len(value) - cut] if cut else value}"')
+        except ValueError:
+            continue
+        return text if isinstance(text, str) else value
+    return value
+
+
+def _from_partial_json(text: str, raw: RawLine) -> LogEvent | None:
+    """A JSON object cut short (a line limit, a crash mid-write): what its first keys say."""
+    found = {k: m.group(1) for k, p in _PARTIAL_KEYS.items() if (m := p.search(text))}
+    if "message" not in found and "level" not in found:
+        return None
+    event = LogEvent(
+        message=_unescape(found.get("message", "")),
+        level=_level(found.get("level"), default=raw.level or "info"),
+        logger=_unescape(found.get("logger", "")),
+        timestamp=parse_timestamp(found.get("timestamp")) or raw.timestamp,
+        line_number=raw.number,
+        fields={"truncated": True},
+    )
+    exception = _unescape(found.get("exception", ""))
+    if exception and (_TRACEBACK_START in exception or "\n" in exception):
+        _attach_traceback(event, exception.splitlines())
+    return event
+
+
 def _structured(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent | None:
     stripped = text.strip()
-    if stripped.startswith("{") and stripped.endswith("}"):
-        try:
-            data = json.loads(stripped)
-        except ValueError:
-            data = None
+    if stripped.startswith("{"):
+        data: object = None
+        if stripped.endswith("}"):
+            try:
+                data = json.loads(stripped)
+            except ValueError:
+                data = None
         if isinstance(data, dict):
             return _from_json(data, raw)
+        partial = _from_partial_json(stripped, raw)
+        if partial is not None:
+            return partial
     fields = header.split(text) if header is not None else None
     if fields is None:
         return None
@@ -241,7 +290,95 @@ def _structured(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEven
     )
 
 
+_LEVEL_WORDS = {
+    "DEBUG": "debug",
+    "INFO": "info",
+    "WARNING": "warning",
+    "WARN": "warning",
+    "ERROR": "error",
+    "CRITICAL": "critical",
+    "FATAL": "critical",
+    "TRACE": "debug",
+    "NOTICE": "info",
+}
+_STAMPS: dict[str, datetime] = {}
+
+
+def _fast_stamp(date: str, time: str) -> datetime | None:
+    """`2026-10-20` + `02:30:01,123` (or `02:30:01.123Z`) → datetime, the second cached."""
+    if len(date) != 10 or len(time) < 8 or time[2] != ":" or time[5] != ":":
+        return None
+    key = date + time[:8]
+    base = _STAMPS.get(key)
+    if base is None:
+        base = parse_timestamp(f"{date}T{time[:8]}")
+        if base is None:
+            return None
+        if len(_STAMPS) > 10_000:
+            _STAMPS.clear()
+        _STAMPS[key] = base
+    rest = time[8:]
+    if not rest or rest == "Z":
+        return base
+    if rest[0] in ".," and rest[1:].rstrip("Z").isdigit():
+        return base.replace(microsecond=int(rest[1:7].rstrip("Z").ljust(6, "0")))
+    return None
+
+
+def _fast_line(text: str, raw: RawLine) -> LogEvent | None:
+    """The common shapes by `str.split` alone (no regex); None sends the line to the patterns."""
+    parts = text.split(" ", 4)
+    if len(parts) < 3:
+        return None
+    first = parts[0]
+    if first[:1].isdigit() and len(first) == 10 and first[4] == "-":
+        return _fast_logging(parts, raw)
+    if first.endswith(":") and first[:-1] in _LEVEL_WORDS and parts[1] == "":
+        # uvicorn: `INFO:     1.2.3.4:5 - "GET /x HTTP/1.1" 200` or `ERROR:    Exception in ASGI application`
+        body = text[len(first) :].lstrip(" ")
+        access = _uvicorn_access(body)
+        if access is not None:
+            return _access_event(access, raw)
+        return LogEvent(body, _LEVEL_WORDS[first[:-1]], "uvicorn", raw.timestamp, raw.number)
+    return None
+
+
+def _fast_logging(parts: list[str], raw: RawLine) -> LogEvent | None:
+    """`2026-10-20 02:30:01,123 LEVEL logger: message`, split in five."""
+    level = _LEVEL_WORDS.get(parts[2])
+    if level is None or len(parts) < 5 or not parts[3].endswith(":"):
+        return None
+    stamp = _fast_stamp(parts[0], parts[1])
+    if stamp is None:
+        return None
+    message = parts[4]
+    access = _uvicorn_access(message) if ' - "' in message else None
+    if access is not None:
+        # uvicorn's access logger behind a logging formatter: `1.2.3.4:5 - "GET /x HTTP/1.1" 200`
+        event = _access_event(access, raw)
+        event.timestamp = stamp
+        return event
+    return LogEvent(message, level, parts[3][:-1], stamp, raw.number)
+
+
+def _uvicorn_access(body: str) -> dict[str, str] | None:
+    # 1.2.3.4:5 - "GET /path HTTP/1.1" 200 [OK]
+    client, sep, rest = body.partition(' - "')
+    if not sep or " " in client:
+        return None
+    request, sep, tail = rest.partition('" ')
+    pieces = request.split(" ")
+    status = tail[:3]
+    if not sep or len(pieces) < 2 or not status.isdigit() or not pieces[0].isupper():
+        return None
+    return {"client": client, "method": pieces[0], "path": pieces[1], "status": status}
+
+
 def _from_line(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent:
+    if header is None and text[:1] not in "{ \t":
+        fast = _fast_line(text, raw)
+        if fast is not None:
+            return fast
     structured = _structured(text, raw, header)
     if structured is not None:
         return structured
@@ -304,14 +441,16 @@ def parse_traceback(lines: Iterable[str]) -> tuple[str, list[Frame]]:
     exception_type = ""
     frames: list[Frame] = []
     current: list[Frame] = []
-    for line in lines:
+    for line in map(_ungroup, lines):
+        if line is None:
+            continue
         frame = _FRAME.match(line)
         if frame:
             current.append(
                 Frame(frame.group("file"), int(frame.group("line")), (frame.group("function") or "").strip())
             )
             continue
-        if line.startswith(_TRACEBACK_START):
+        if line.startswith((_TRACEBACK_START, _GROUP_START[2:])):
             current = []
             continue
         if line and not line[0].isspace() and line not in _CHAIN_MARKERS:
@@ -319,7 +458,20 @@ def parse_traceback(lines: Iterable[str]) -> tuple[str, list[Frame]]:
             if match and current:
                 exception_type = match.group("type")
                 frames = current
+                current = []
     return exception_type, frames
+
+
+def _ungroup(line: str) -> str | None:
+    """A line of an exception-group traceback (`  |   File …`) as a plain traceback line; None for
+    its `+---- 1 ----` separators. Other lines are returned as they are."""
+    stripped = line.lstrip(" ")
+    if not stripped or stripped[0] not in "|+":
+        return line
+    if stripped.startswith("+-"):
+        return None
+    body = stripped[1:]
+    return body[1:] if body.startswith(" ") else body
 
 
 def _attach_traceback(event: LogEvent, lines: list[str]) -> None:
@@ -339,8 +491,11 @@ def looks_like_known_shape(line: str) -> bool:
 
 def _looks_like_record(line: str) -> bool:
     stripped = line.strip()
-    if stripped.startswith("{") and stripped.endswith("}"):
+    if stripped.startswith("{"):
         return True
+    first = stripped.split(" ", 1)[0]
+    if first.endswith(":") and first[:-1] in _LEVEL_WORDS:
+        return True  # uvicorn's `INFO:     …` / `ERROR:    …`
     return any(pattern.match(stripped) for pattern in _PLAIN) or bool(_COMMON_ACCESS.match(stripped))
 
 
@@ -354,14 +509,24 @@ def parse_lines(lines: Iterable[RawLine], header: HeaderFormat | None = None) ->
     A traceback runs from `Traceback (most recent call last):` through its indented frames to the
     exception line; blank lines and the chain markers keep it open for a following traceback.
     """
-    folder = _Folder(header)
+    folder = LineFolder(header)
     for raw in lines:
         yield from folder.feed(raw)
     yield from folder.close()
 
 
-class _Folder:
-    """The traceback-folding state machine behind `parse_lines`."""
+# A record longer than this many lines is not carried over to the next scan in full (its first
+# lines are, which keeps the message and the start of the traceback).
+MAX_CARRY_LINES = 400
+
+
+class LineFolder:
+    """The traceback-folding state machine behind `parse_lines`, fed one line at a time.
+
+    A chunked reader feeds every chunk to the same folder, so a record whose traceback continues in
+    the next chunk stays one event. `carry()` hands back the raw lines of the record still open at
+    the end of a scan, for the next scan to feed first.
+    """
 
     def __init__(self, header: HeaderFormat | None) -> None:
         self.header = header
@@ -369,21 +534,39 @@ class _Folder:
         self.block: list[str] = []
         self.held: list[str] = []
         self.state = "none"  # none | frames | after (exception line seen; a chain may follow)
+        self.raw: list[RawLine] = []  # the lines of the pending record, for carry()
+        self.last_timestamp: datetime | None = None
 
     def _emit(self) -> list[LogEvent]:
         _finish(self.pending, self.block)
-        self.block, self.held, self.state = [], [], "none"
+        self.block, self.held, self.state, self.raw = [], [], "none", []
         event, self.pending = self.pending, None
-        return [] if event is None or event.fields.get(_OWN) else [event]
+        if event is None or event.fields.get(_OWN):
+            return []
+        # Lines without a time of their own (uvicorn's access lines) happen when the line before did.
+        if event.timestamp is None:
+            event.timestamp = self.last_timestamp
+        else:
+            self.last_timestamp = event.timestamp
+        return [event]
 
     def feed(self, raw: RawLine) -> list[LogEvent]:
-        text = raw.text[:MAX_LINE_CHARS].rstrip("\r\n")
+        """The events completed by `raw` (usually the one before it)."""
+        text = raw.text
+        if len(text) > MAX_LINE_CHARS:
+            text = text[:MAX_LINE_CHARS]
+        text = text.rstrip("\r\n")
         if BOT_LOG_MARKER in text and self.state != "frames":
             # The bot's own record: it (and a traceback under it) is dropped when emitted.
             out = self._emit()
             self.pending = LogEvent(message="", fields={_OWN: True})
+            self.raw = [raw]
             return out
-        if text.startswith(_TRACEBACK_START):
+        if len(self.raw) < MAX_CARRY_LINES:
+            self.raw.append(raw)
+        if text.startswith(_TRACEBACK_START) or (
+            text[:1] == " " and text.lstrip(" ").startswith(_GROUP_START) and self.state == "none"
+        ):
             self._start_traceback(raw)
             self.block.extend([*self.held, text])
             self.held, self.state = [], "frames"
@@ -395,6 +578,7 @@ class _Folder:
         if not text.strip():
             return []
         out = self._emit() if (self.pending is not None or self.block) else []
+        self.raw = [raw]
         self.pending = _from_line(text, raw, self.header)
         return out
 
@@ -429,7 +613,21 @@ class _Folder:
         return False
 
     def close(self) -> list[LogEvent]:
+        """The record still open (the input ended)."""
         return self._emit()
+
+    def carry(self) -> tuple[list[LogEvent], list[RawLine]]:
+        """End of a scan: (the events now complete, the raw lines of a traceback cut short).
+
+        A record whose traceback has not reached its exception line yet is handed back as raw lines
+        for the next scan to feed first (the rest is most likely still being written); any other open
+        record is complete enough and is emitted.
+        """
+        if self.state != "frames":
+            return self.close(), []
+        lines = self.raw
+        self.pending, self.block, self.held, self.state, self.raw = None, [], [], "none", []
+        return [], lines
 
 
 def _finish(event: LogEvent | None, block: list[str]) -> None:
