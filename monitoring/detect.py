@@ -191,12 +191,13 @@ _UNIT_MS = {"ms": 1.0, "msec": 1.0, "s": 1000.0, "sec": 1000.0, "m": 60000.0, "m
 _UNIT_ALIASES = {"seconds": "s", "second": "s", "secs": "s", "minutes": "m", "minute": "m", "mins": "m"}
 _DURATION_FIELDS = ("duration_ms", "latency_ms", "elapsed_ms", "response_time_ms", "took_ms")
 _DURATION_SECONDS_FIELDS = ("duration", "duration_s", "elapsed", "elapsed_s", "latency")
+_DURATION_KEYS = frozenset(_DURATION_FIELDS + _DURATION_SECONDS_FIELDS)
 
 
 def duration_ms(event: LogEvent) -> float | None:
     """The duration an event reports, in milliseconds (JSON `*_ms` fields or `took 2.5s` text)."""
     fields = event.fields
-    if fields:
+    if fields and not _DURATION_KEYS.isdisjoint(fields):
         for key in _DURATION_FIELDS:
             value = fields.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool):
@@ -205,13 +206,20 @@ def duration_ms(event: LogEvent) -> float | None:
             value = fields.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 return float(value) * 1000.0
+    if fields and "status" in fields:
+        return None  # a request: its duration is a field or there is none (paths hold digits)
     message = event.message
-    match = _DURATION.search(message) if any(c.isdigit() for c in message[-80:]) else None
+    match = _DURATION.search(message) if _HAS_DIGIT(message) else None
     if not match:
         return None
     unit = match.group(2).lower()
     unit = "ms" if unit.startswith("milli") else _UNIT_ALIASES.get(unit, unit)
     return float(match.group(1)) * _UNIT_MS.get(unit, 1.0)
+
+
+_HAS_DIGIT = re.compile(r"\d").search
+_DIGIT_SEGMENT = re.compile(r"(?<=/)[^/]*\d[^/]*")
+_ROUTES: dict[tuple[object, str], str] = {}
 
 
 def _route(event: LogEvent) -> str:
@@ -220,10 +228,17 @@ def _route(event: LogEvent) -> str:
     path = fields.get("path") if fields else None
     if not isinstance(path, str) or "status" not in fields:
         return ""
-    path = path.split("?", 1)[0]
-    if any(c.isdigit() for c in path):
-        path = "/".join("<*>" if any(c.isdigit() for c in seg) else seg for seg in path.split("/"))
-    return f"{fields.get('method', '')} {path}".strip()
+    key = (fields.get("method", ""), path)
+    route = _ROUTES.get(key)
+    if route is None:
+        bare = path.split("?", 1)[0]
+        if _HAS_DIGIT(bare):
+            bare = _DIGIT_SEGMENT.sub("<*>", bare)
+        route = f"{key[0]} {bare}".strip()
+        if len(_ROUTES) > 50_000:
+            _ROUTES.clear()
+        _ROUTES[key] = route
+    return route
 
 
 def _status(event: LogEvent) -> int:
@@ -317,6 +332,7 @@ class Detector:
         self._values: dict[tuple[Hashable, ...], list[str]] = {}
         self._seen: dict[tuple[Hashable, ...], int] = {}
         self._templates: dict[Hashable, str] = {}  # group -> template text when first seen
+        self._timeless: set[Hashable] = set()  # groups whose events report no duration
         self._known = set(state.known_errors)
         self._slot = float(thresholds.slot_seconds)
         self._slow_limits = [(k, v) for k, v in thresholds.slow_templates.items()]
@@ -348,12 +364,22 @@ class Detector:
                 self._spike(("rate", event.logger, group), event, template, at)
         if route:
             self._request(event, route, at)
-        took = duration_ms(event) if level in {"info", "warning"} else None
+        took = self._duration_of(event, group) if level in {"info", "warning"} else None
         if took is not None and took > 0 and not (route and _status(event) >= 400):
             # Failed requests are fast or slow for reasons of their own: only successes time a route.
             # Requests are timed per route; other operations per template.
             operation: Hashable = route or group
             self._duration(("slow", event.logger, operation), event, route or template, took, at)
+
+    def _duration_of(self, event: LogEvent, group: Hashable) -> float | None:
+        # One statement either reports a duration or it does not: a group whose first event has
+        # none is not searched again (the duration pattern is the costliest test of a plain line).
+        if group in self._timeless:
+            return None
+        took = duration_ms(event)
+        if took is None and not event.fields and len(self._timeless) < _MAX_KEYS:
+            self._timeless.add(group)
+        return took
 
     def template_seen(self, group: Hashable) -> str:
         """The text a group had when this detector first saw it (routes are their own text)."""
@@ -420,14 +446,8 @@ class Detector:
         known_error: bool,
         min_events: int,
     ) -> None:
+        values = self._known_values(key, min_events)
         seen = self._seen.get(key, 0)
-        values = self._values.get(key)
-        if values is None:
-            stored = self.state.values.get(_state_key(key, self._templates))
-            values = self._values[key] = list(stored or [])
-            if stored:
-                # Values remembered from earlier scans make the template known already.
-                seen = self._seen[key] = max(seen, min_events)
         if value not in values:
             ready = self._warm(at, self.t.new_error_baseline_seconds)
             if values and known_error and ready and seen >= min_events:
@@ -442,34 +462,36 @@ class Detector:
 
     def _request(self, event: LogEvent, route: str, at: float) -> None:
         status = _status(event)
-        key: tuple[Hashable, ...] = ("route", route)
-        seen = self._seen.get(key, 0)
-        self._seen[key] = seen + 1
         bad = status >= 400
-        series = self._slot_series(key, at)
+        series = self._slot_series(("route", route), at)
         if series is not None:
             series.count += 1
             series.bad += bad
-            if series.spiking:
+            if series.spiking and bad:
                 acc = self._acc(("share", route), event)
-                if acc is not None and bad:
+                if acc is not None:
                     acc.add(event, at)
+        value_key: tuple[Hashable, ...] = ("value", "", route)
+        min_events = self.t.new_value_min_events
         if status >= 500:
             # A new 5xx on a known route is news; a new 4xx alone is not (clients and scanners send
-            # odd requests all the time) — a rise in the route's 4xx share is what the share detector sees.
-            self._value(
-                ("value", "", route),
-                event,
-                str(status),
-                at,
-                known_error=True,
-                min_events=self.t.new_value_min_events,
-            )
+            # odd requests all the time): a rise in the route's 4xx share is the share detector's.
+            self._value(value_key, event, str(status), at, known_error=True, min_events=min_events)
         elif status:
-            values = self._values.setdefault(("value", "", route), [])
-            if str(status) not in values and len(values) < _MAX_VALUES:
-                values.append(str(status))
-        self._seen[("value", "", route)] = seen + 1
+            values = self._known_values(value_key, min_events)
+            if len(values) < _MAX_VALUES and (text := str(status)) not in values:
+                values.append(text)
+        self._seen[value_key] = self._seen.get(value_key, 0) + 1
+
+    def _known_values(self, key: tuple[Hashable, ...], min_events: int) -> list[str]:
+        values = self._values.get(key)
+        if values is None:
+            stored = self.state.values.get(_state_key(key, self._templates))
+            values = self._values[key] = list(stored or [])
+            if stored:
+                # Values remembered from earlier scans make the template known already.
+                self._seen[key] = max(self._seen.get(key, 0), min_events)
+        return values
 
     def _slot_series(self, key: tuple[Hashable, ...], at: float) -> _Series | None:
         slot = int(at // self._slot)

