@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         by_cpu = (lines / ours["cpu_seconds"]) / (drain["lines"] / drain["cpu_seconds"])
         by_wall = (lines / ours["seconds"]) / (drain["lines"] / drain["seconds"])
         print(
-            f"ratio ours/Drain3, lines per CPU second: {by_cpu:.2f}x (bar >= 1x, aim 2x); wall: {by_wall:.2f}x"
+            f"ratio ours/Drain3, lines per CPU second {by_cpu:.2f}x (bar >= 1x, aim 2x), wall {by_wall:.2f}x"
         )
     return 0
 

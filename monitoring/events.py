@@ -410,12 +410,15 @@ def _from_line(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent
     )
 
 
+_TRAILING_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|us|µs)?\s*$")
+
+
 def _access_event(groups: Mapping[str, str], raw: RawLine) -> LogEvent:
     status = int(groups["status"])
     fields: dict[str, Any] = {"method": groups["method"], "path": groups["path"], "status": status}
-    rest = groups.get("rest") or ""
-    duration = re.search(r"(\d+(?:\.\d+)?)\s*(ms|s|us|µs)?\s*$", rest.strip())
-    if duration and rest.strip():
+    rest = (groups.get("rest") or "").strip()
+    duration = _TRAILING_DURATION.search(rest) if rest else None
+    if duration:
         fields["duration"] = duration.group(0)
     stamp = groups.get("ts")
     parsed = None

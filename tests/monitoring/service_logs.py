@@ -23,8 +23,12 @@ import random
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-__all__ = ["LABELS", "Label", "service_log", "steady_lines"]
+if TYPE_CHECKING:
+    from monitoring.detect import Anomaly
+
+__all__ = ["LABELS", "Label", "match_labels", "service_log", "steady_lines"]
 
 START = datetime(2026, 10, 20, 0, 0, tzinfo=UTC)
 WARMUP = timedelta(minutes=70)
@@ -64,6 +68,21 @@ LABELS = (
     Label("new_value", "price must be positive"),
     Label("performance", "truncated"),
 )
+
+
+def _text(anomaly: Anomaly) -> str:
+    return " ".join([anomaly.title, anomaly.template, anomaly.exception_type, *anomaly.samples])
+
+
+def _matches(label: Label, anomaly: Anomaly) -> bool:
+    return label.kind == anomaly.kind and label.needle in _text(anomaly)
+
+
+def match_labels(labels: tuple[Label, ...], anomalies: list[Anomaly]) -> tuple[list[Label], list[str]]:
+    """(labels no anomaly matches, anomalies no label explains as `kind: title`)."""
+    missing = [label for label in labels if not any(_matches(label, a) for a in anomalies)]
+    extra = [f"{a.kind}: {a.title}" for a in anomalies if not any(_matches(label, a) for label in labels)]
+    return missing, extra
 
 
 def _frames(*frames: tuple[str, int, str, str]) -> list[str]:

@@ -15,7 +15,7 @@ from core.settings import DetectorThresholds
 from monitoring.detect import Anomaly, DetectorState
 from monitoring.events import RawLine
 from monitoring.pipeline import analyze
-from tests.monitoring.service_logs import LABELS, Label, service_log
+from tests.monitoring.service_logs import LABELS, match_labels, service_log
 
 FORMATS = ("plain", "json", "mixed")
 NOW = datetime(2026, 10, 21, tzinfo=UTC)
@@ -24,21 +24,6 @@ NOW = datetime(2026, 10, 21, tzinfo=UTC)
 def _scan(lines: list[str], thresholds: DetectorThresholds | None = None) -> list[Anomaly]:
     raw = [RawLine(text, number) for number, text in enumerate(lines, 1)]
     return analyze(raw, thresholds or DetectorThresholds(), DetectorState(), now=NOW).anomalies
-
-
-def _text(anomaly: Anomaly) -> str:
-    return " ".join([anomaly.title, anomaly.template, anomaly.exception_type, *anomaly.samples])
-
-
-def _matches(label: Label, anomaly: Anomaly) -> bool:
-    return label.kind == anomaly.kind and label.needle in _text(anomaly)
-
-
-def _found(labels: tuple[Label, ...], anomalies: list[Anomaly]) -> tuple[list[Label], list[str]]:
-    """(labels not found, anomalies no label explains)."""
-    missing = [label for label in labels if not any(_matches(label, a) for a in anomalies)]
-    extra = [f"{a.kind}: {a.title}" for a in anomalies if not any(_matches(label, a) for label in labels)]
-    return missing, extra
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -55,14 +40,14 @@ def test_steady_traffic_is_never_an_incident(fmt: str) -> None:
 def test_each_incident_alone_is_found_with_its_kind(fmt: str, number: int) -> None:
     """One labelled incident over steady traffic is found, with the right kind, and nothing else is."""
     lines, labels = service_log(fmt, incidents=(number,))
-    assert ([], []) == _found(labels, _scan(lines))
+    assert ([], []) == match_labels(labels, _scan(lines))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_all_incidents_together_are_found(fmt: str) -> None:
+def test_all_incidents_together_arematch_labels(fmt: str) -> None:
     """The full labelled log: every incident found with its kind, none from steady traffic."""
     lines, labels = service_log(fmt, seed=11)
-    assert ([], []) == _found(labels, _scan(lines))
+    assert ([], []) == match_labels(labels, _scan(lines))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
