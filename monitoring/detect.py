@@ -371,6 +371,10 @@ class Detector:
             operation: Hashable = route or group
             self._duration(("slow", event.logger, operation), event, route or template, took, at)
 
+    def by_route(self, event: LogEvent) -> bool:
+        """Whether the event is a request, which every detector keys by its route, not its template."""
+        return bool(event.fields) and "status" in event.fields and bool(_route(event))
+
     def _duration_of(self, event: LogEvent, group: Hashable) -> float | None:
         # One statement either reports a duration or it does not: a group whose first event has
         # none is not searched again (the duration pattern is the costliest test of a plain line).
