@@ -340,8 +340,10 @@ class Detector:
 
     # -- the one pass ---------------------------------------------------------------------------
 
-    def observe(self, event: LogEvent, group: Hashable, template: str) -> None:
-        """Look at one (redacted) event; `group` is its template group, `template` its text now."""
+    def observe(self, event: LogEvent, group: Hashable, template: str, route: str | None = None) -> None:
+        """Look at one (redacted) event; `group` is its template group, `template` its text now.
+
+        `route` is `route_of(event)` when the caller has it already (requests need no template)."""
         if event.timestamp is not None:
             at = self._last = event.timestamp.timestamp()
             if self._started is None or at < self._started:
@@ -349,7 +351,8 @@ class Detector:
         else:
             at = self._last  # `now` until a line with a time comes
         level = event.level
-        route = _route(event) if event.fields and "status" in event.fields else ""
+        if route is None:
+            route = _route(event) if event.fields and "status" in event.fields else ""
         if level in {"error", "critical"} or event.traceback:
             # Failed requests group by route (a new status there is new_value's, not new_error's).
             self._error(event, route or group, route or template, at, quiet=bool(route))
@@ -371,9 +374,10 @@ class Detector:
             operation: Hashable = route or group
             self._duration(("slow", event.logger, operation), event, route or template, took, at)
 
-    def by_route(self, event: LogEvent) -> bool:
-        """Whether the event is a request, which every detector keys by its route, not its template."""
-        return bool(event.fields) and "status" in event.fields and bool(_route(event))
+    @staticmethod
+    def route_of(event: LogEvent) -> str:
+        """A request's route (`GET /api/orders/<*>`), which every detector keys it by; else ''."""
+        return _route(event) if event.fields and "status" in event.fields else ""
 
     def _duration_of(self, event: LogEvent, group: Hashable) -> float | None:
         # One statement either reports a duration or it does not: a group whose first event has

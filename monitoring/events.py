@@ -305,6 +305,10 @@ _LEVEL_WORDS = {
 }
 
 
+_LAST_SECOND = ""
+_LAST_STAMP = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _fast_stamp(date: str, time: str) -> datetime | None:
     """`2026-10-20` + `02:30:01,123` (or `02:30:01.123Z`) → datetime, without a regex."""
     if len(date) != 10 or len(time) < 8 or time[2] != ":" or time[5] != ":":
@@ -315,19 +319,24 @@ def _fast_stamp(date: str, time: str) -> datetime | None:
         if rest[0] not in ".," or not rest[1:].isdigit():
             return None
         micro = int(rest[1:7].ljust(6, "0"))
-    try:
-        return datetime(
-            int(date[:4]),
-            int(date[5:7]),
-            int(date[8:]),
-            int(time[:2]),
-            int(time[3:5]),
-            int(time[6:8]),
-            micro,
-            UTC,
-        )
-    except ValueError:
-        return None
+    second = date + time[:8]
+    global _LAST_SECOND, _LAST_STAMP  # noqa: PLW0603 - a one-entry cache: lines come in time order
+    if second != _LAST_SECOND:
+        try:
+            _LAST_STAMP = datetime(
+                int(date[:4]),
+                int(date[5:7]),
+                int(date[8:]),
+                int(time[:2]),
+                int(time[3:5]),
+                int(time[6:8]),
+                0,
+                UTC,
+            )
+        except ValueError:
+            return None
+        _LAST_SECOND = second
+    return _LAST_STAMP.replace(microsecond=micro) if micro else _LAST_STAMP
 
 
 def _fast_line(text: str, raw: RawLine) -> LogEvent | None:
@@ -341,9 +350,9 @@ def _fast_line(text: str, raw: RawLine) -> LogEvent | None:
     if first.endswith(":") and first[:-1] in _LEVEL_WORDS and parts[1] == "":
         # uvicorn: `INFO:     1.2.3.4:5 - "GET /x HTTP/1.1" 200` or `ERROR:    Exception in ASGI application`
         body = text[len(first) :].lstrip(" ")
-        access = _uvicorn_access(body)
+        access = _uvicorn_access(body, raw.number, raw.timestamp)
         if access is not None:
-            return _access_event(access, raw)
+            return access
         return LogEvent(body, _LEVEL_WORDS[first[:-1]], "uvicorn", raw.timestamp, raw.number)
     return None
 
@@ -357,26 +366,29 @@ def _fast_logging(parts: list[str], raw: RawLine) -> LogEvent | None:
     if stamp is None:
         return None
     message = parts[4]
-    access = _uvicorn_access(message) if ' - "' in message else None
-    if access is not None:
+    if ' - "' in message:
         # uvicorn's access logger behind a logging formatter: `1.2.3.4:5 - "GET /x HTTP/1.1" 200`
-        event = _access_event(access, raw)
-        event.timestamp = stamp
-        return event
+        access = _uvicorn_access(message, raw.number, stamp)
+        if access is not None:
+            return access
     return LogEvent(message, level, parts[3][:-1], stamp, raw.number)
 
 
-def _uvicorn_access(body: str) -> dict[str, str] | None:
-    # 1.2.3.4:5 - "GET /path HTTP/1.1" 200 [OK]
+def _uvicorn_access(body: str, number: int, stamp: datetime | None) -> LogEvent | None:
+    """`1.2.3.4:5 - "GET /path HTTP/1.1" 200 [OK]` as a request event, by partition and split."""
     client, sep, rest = body.partition(' - "')
     if not sep or " " in client:
         return None
     request, sep, tail = rest.partition('" ')
-    pieces = request.split(" ")
+    pieces = request.split(" ", 2)
     status = tail[:3]
     if not sep or len(pieces) < 2 or not status.isdigit() or not pieces[0].isupper():
         return None
-    return {"client": client, "method": pieces[0], "path": pieces[1], "status": status}
+    method, path = pieces[0], pieces[1]
+    code = int(status)
+    level = "error" if code >= 500 else "warning" if code >= 400 else "info"
+    fields: dict[str, Any] = {"method": method, "path": path, "status": code}
+    return LogEvent(f"{method} {path} {status}", level, "access", stamp, number, fields=fields)
 
 
 def _from_line(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent:
@@ -542,13 +554,20 @@ class LineFolder:
         self.block: list[str] = []
         self.held: list[str] = []
         self.state = "none"  # none | frames | after (exception line seen; a chain may follow)
-        self.raw: list[RawLine] = []  # the lines of the pending record, for carry()
+        # The raw lines of the pending record, for carry(): its first line, then any traceback lines.
+        self.head: RawLine | None = None
+        self.tail: list[RawLine] = []
         self.last_timestamp: datetime | None = None
 
     def _emit(self) -> list[LogEvent]:
-        _finish(self.pending, self.block)
-        self.block, self.held, self.state, self.raw = [], [], "none", []
-        event, self.pending = self.pending, None
+        event = self.pending
+        if self.block:
+            _finish(event, self.block)
+            self.block = []
+        if self.held:
+            self.held = []
+        self.state = "none"
+        self.pending = None
         if event is None or event.fields.get(_OWN):
             return []
         # Lines without a time of their own (uvicorn's access lines) happen when the line before did.
@@ -558,20 +577,42 @@ class LineFolder:
             self.last_timestamp = event.timestamp
         return [event]
 
+    def _record(self, text: str, raw: RawLine) -> list[LogEvent]:
+        out = self._emit() if (self.pending is not None or self.block) else []
+        self.head = raw
+        if self.tail:
+            self.tail = []
+        self.pending = _from_line(text, raw, self.header)
+        return out
+
     def feed(self, raw: RawLine) -> list[LogEvent]:
         """The events completed by `raw` (usually the one before it)."""
         text = raw.text
         if len(text) > MAX_LINE_CHARS:
             text = text[:MAX_LINE_CHARS]
-        text = text.rstrip("\r\n")
+        if text[-1:] in {"\n", "\r"}:
+            text = text.rstrip("\r\n")
+        first = text[:1]
+        if (
+            self.state == "none"
+            and first
+            and not first.isspace()
+            and not text.startswith(_TRACEBACK_START)
+            and BOT_LOG_MARKER not in text
+        ):
+            return self._record(text, raw)  # the common case: a new record, no traceback open
+        return self._feed_rest(text, raw)
+
+    def _feed_rest(self, text: str, raw: RawLine) -> list[LogEvent]:
         if BOT_LOG_MARKER in text and self.state != "frames":
             # The bot's own record: it (and a traceback under it) is dropped when emitted.
             out = self._emit()
             self.pending = LogEvent(message="", fields={_OWN: True})
-            self.raw = [raw]
+            self.head, self.tail = raw, []
             return out
-        if len(self.raw) < MAX_CARRY_LINES:
-            self.raw.append(raw)
+        kept = len(self.tail) < MAX_CARRY_LINES
+        if kept:
+            self.tail.append(raw)
         if text.startswith(_TRACEBACK_START) or (
             text[:1] == " " and text.lstrip(" ").startswith(_GROUP_START) and self.state == "none"
         ):
@@ -583,16 +624,16 @@ class LineFolder:
             return []
         if self.state == "after" and self._in_tail(text):
             return []
+        if kept:
+            self.tail.pop()  # not part of the open record after all
         if not text.strip():
             return []
-        out = self._emit() if (self.pending is not None or self.block) else []
-        self.raw = [raw]
-        self.pending = _from_line(text, raw, self.header)
-        return out
+        return self._record(text, raw)
 
     def _start_traceback(self, raw: RawLine) -> None:
         if self.state == "none" and self.pending is None:
             # A traceback on its own: the event is the traceback (message from its last line).
+            self.head = None
             self.pending = LogEvent(
                 message="", level="error", timestamp=raw.timestamp, line_number=raw.number
             )
@@ -633,8 +674,8 @@ class LineFolder:
         """
         if self.state != "frames":
             return self.close(), []
-        lines = self.raw
-        self.pending, self.block, self.held, self.state, self.raw = None, [], [], "none", []
+        lines = [self.head, *self.tail] if self.head is not None and self.pending is not None else self.tail
+        self.pending, self.block, self.held, self.state, self.head, self.tail = None, [], [], "none", None, []
         return [], lines
 
 

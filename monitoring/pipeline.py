@@ -94,10 +94,11 @@ class Scanner:
 
     def _event(self, event: LogEvent) -> None:
         redact_event(event)
-        if self.detector.by_route(event):
+        route = self.detector.route_of(event)
+        if route:
             # A request is counted by its route (`GET /api/orders/<*>`), never by its template:
             # the miner would spend its time on lines whose template nothing reads.
-            self.detector.observe(event, 0, "")
+            self.detector.observe(event, 0, "", route)
         else:
             group = self.miner.add(event.message)
             self.detector.observe(event, group.id, group.template)
