@@ -271,6 +271,9 @@ approvers = [{q(ALICE)}]
 validation_command = {q(f"{sys.executable} -m pytest -q")}
 validation_timeout_seconds = "2m"
 
+[services.thresholds]
+slow_templates = {{ "slow query" = 2000 }}
+
 [services.railway]
 project_id = "p-1"
 environment_id = "e-1"
