@@ -9,6 +9,9 @@ It imports only Drain3 and the standard library.
                                                                    and its final template, per line
     python drain3_peer.py timed SETTINGS_JSON MESSAGES_FILE      → JSON {seconds, clusters}
     python drain3_peer.py throughput SETTINGS_JSON PATH BUDGET   → JSON {lines, seconds, peak_rss_mb}
+    python drain3_peer.py default - PATH BUDGET                  → the same with Drain3's default
+                                                                   configuration (what `pip install
+                                                                   drain3` gives; scan_throughput.py)
 """
 
 from __future__ import annotations
@@ -44,12 +47,13 @@ def miner(settings: dict[str, object]) -> Callable[[str], int]:
 
 
 def stream(add: Callable[[str], object], path: Path, budget: float) -> dict[str, float]:
-    """Feed every line of `path` to `add`; lines, seconds and peak RSS (MB) of this process.
+    """Feed every line of `path` to `add`; lines, wall and CPU seconds, peak RSS (MB) of this process.
 
     Shared with template_miner.py's own child processes, so both miners are timed the same way.
     """
     lines = 0
     start = time.perf_counter()
+    cpu = time.process_time()
     with path.open(encoding="utf-8") as handle:
         for line in handle:
             add(line.rstrip("\n"))
@@ -58,8 +62,21 @@ def stream(add: Callable[[str], object], path: Path, budget: float) -> dict[str,
             if lines % 10_000 == 0 and time.perf_counter() - start > budget:
                 break
     seconds = time.perf_counter() - start
+    # CPU seconds as well: on a shared machine wall time depends on what else runs.
+    cpu_seconds = time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"lines": float(lines), "seconds": seconds, "peak_rss_mb": peak}
+    return {"lines": float(lines), "seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mb": peak}
+
+
+def default_miner() -> Callable[[str], int]:
+    """Drain3 as a user gets it: `TemplateMiner()` with the default configuration, no masking."""
+    from drain3 import TemplateMiner
+    from drain3.template_miner_config import TemplateMinerConfig
+
+    config = TemplateMinerConfig()
+    config.profiling_enabled = False
+    drain = TemplateMiner(config=config)
+    return lambda message: drain.add_log_message(message)["cluster_id"]
 
 
 def main(argv: list[str]) -> int:
@@ -76,7 +93,7 @@ def main(argv: list[str]) -> int:
         final = {c.cluster_id: c.get_template() for c in template_miner.drain.clusters}
         print(json.dumps({"version": version("drain3"), "ids": ids, "templates": [final[i] for i in ids]}))
         return 0
-    add = miner(json.loads(settings_json))
+    add = default_miner() if mode == "default" else miner(json.loads(settings_json))
     result = stream(add, path, float(argv[3]))
     print(json.dumps({**result, "version": version("drain3")}))
     return 0

@@ -114,11 +114,26 @@ class DetectorThresholds(_Section):
     window_seconds: Duration = Field(900, json_schema_extra={"example": '"15m"'})
     error_repeat: int = Field(3, ge=1, json_schema_extra={"example": "3"})
     truncation_repeat: int = Field(2, ge=1, json_schema_extra={"example": "2"})
-    slow_ms: float = Field(2000, gt=0, json_schema_extra={"example": "2000"})
+    # A global "slower than this is slow" for every operation; 0 = off (durations are judged against
+    # each operation's own history, and `slow_templates` sets explicit per-template limits).
+    slow_ms: float = Field(0, ge=0, json_schema_extra={"example": "0"})
     slow_repeat: int = Field(1, ge=1, json_schema_extra={"example": "1"})
+    slow_templates: dict[str, float] = Field(
+        default_factory=dict, json_schema_extra={"example": '{ "LLM call" = 30000 }'}
+    )
+    slow_factor: float = Field(3.0, gt=1, json_schema_extra={"example": "3"})
+    slow_recent: int = Field(5, ge=1, json_schema_extra={"example": "5"})
+    slow_baseline_count: int = Field(20, ge=1, json_schema_extra={"example": "20"})
+    slot_seconds: Duration = Field(60, json_schema_extra={"example": '"1m"'})
+    sustain_seconds: Duration = Field(120, json_schema_extra={"example": '"2m"'})
+    baseline_seconds: Duration = Field(1800, json_schema_extra={"example": '"30m"'})
     spike_factor: float = Field(10.0, gt=1, json_schema_extra={"example": "10"})
     spike_min_count: int = Field(15, ge=2, json_schema_extra={"example": "15"})
+    error_share_factor: float = Field(3.0, gt=1, json_schema_extra={"example": "3"})
+    error_share_min_delta: float = Field(0.2, gt=0, le=1, json_schema_extra={"example": "0.2"})
+    error_share_min_events: int = Field(20, ge=1, json_schema_extra={"example": "20"})
     new_error_baseline_seconds: Duration = Field(3600, json_schema_extra={"example": '"1h"'})
+    new_value_min_events: int = Field(20, ge=1, json_schema_extra={"example": "20"})
     cooldown_seconds: Duration = Field(3600, json_schema_extra={"example": '"1h"'})
 
 

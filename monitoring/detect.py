@@ -1,14 +1,26 @@
-"""Detectors: grouped log events → `Anomaly`s. Pure functions of events, thresholds and state.
+"""Detectors: log events, one at a time, → `Anomaly`s. Streaming, bounded memory, no I/O.
 
-Four detectors (thresholds from `DetectorThresholds`; counts are the most events of one group
-inside any `window_seconds` span):
+`Detector.observe(event, group, template)` looks at each event once; `Detector.finish(template_of)`
+returns the anomalies. What is kept does not grow with the number of lines: per error/template key a
+counter, a few timestamps, ≤ 5 samples and ≤ 1000 line numbers; per template a per-slot count and a
+moving baseline. Thresholds come from `DetectorThresholds` (documented in docs/monitoring.md):
 
-- error_pattern: the same error (template, or traceback fingerprint) `error_repeat`+ times → high;
-- performance: truncation warnings (`truncation_repeat`+) or operations slower than `slow_ms`
-  (`slow_repeat`+), the duration parsed from the line or its JSON fields → medium;
-- unusual: a template's count `spike_factor` times above its own baseline rate (at least
-  `spike_min_count`); templates without a baseline count only at warning level or above → low;
-- new_error: an error never seen before, once `new_error_baseline_seconds` of history exist → medium.
+- error_pattern (high; critical when logged as critical): the same error (traceback fingerprint,
+  else logger + template) `error_repeat`+ times within `window_seconds`;
+- new_error (medium): an error fingerprint never seen, first seen once `new_error_baseline_seconds`
+  of history exist (the warm-up);
+- new_value (medium): a known template or route (≥ `new_value_min_events` events) whose error field
+  takes a value it never had: a new HTTP status ≥ 400, a new exception message, after the warm-up;
+- performance (medium): truncation warnings (`truncation_repeat`+ in the window); an operation whose
+  typical duration shifts — the median of its last `slow_recent` durations is `slow_factor`× its own
+  baseline (a moving average over ≥ `slow_baseline_count` earlier ones) — or a duration over an
+  explicit limit (`slow_templates`, or the global `slow_ms` when set);
+- unusual (low): a warning-level template whose per-slot count is `spike_factor`× its own baseline
+  (and ≥ `spike_min_count`) for at least `sustain_seconds`; or a route whose share of 4xx/5xx
+  answers rises `error_share_factor`× (and by `error_share_min_delta`) for `sustain_seconds`.
+  Info-level traffic never becomes an incident by its volume alone.
+
+Relative detectors (spikes, error share) start judging after `baseline_seconds` of history.
 
 A Python traceback's fingerprint is its exception type plus the innermost frames of the service's
 own code (site-packages and the standard library excluded), without line numbers — so a fix that
@@ -19,10 +31,13 @@ behind the same log message are two. Other fingerprints hash the logger and the 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
+from statistics import median
 from typing import Any
 
 from core.settings import DetectorThresholds
@@ -30,6 +45,7 @@ from monitoring.events import Frame, LogEvent
 
 __all__ = [
     "Anomaly",
+    "Detector",
     "DetectorState",
     "Thresholds",
     "detect",
@@ -42,8 +58,11 @@ __all__ = [
 MAX_SAMPLES = 5
 MAX_LINE_NUMBERS = 1000
 _MAX_STATE_KEYS = 5000
+_MAX_KEYS = 50_000  # live keys inside one scan; beyond it new keys are not tracked
+_MAX_VALUES = 50  # distinct error values remembered per template
 _OWN_FRAMES = 3
-
+_DURATION_ALPHA = 0.05  # weight of one new duration in an operation's (log-space) baseline
+_RATE_ALPHA = 0.1  # weight of one slot in a template's per-slot count baseline
 
 # The detectors read the validated settings object itself (frozen, so read-only).
 Thresholds = DetectorThresholds
@@ -53,7 +72,7 @@ Thresholds = DetectorThresholds
 class Anomaly:
     """Something worth a human's attention, with everything needed to upsert an incident."""
 
-    kind: str  # error_pattern | performance | unusual | new_error | alert
+    kind: str  # error_pattern | performance | unusual | new_error | new_value | alert
     fingerprint: str
     severity: str  # low | medium | high | critical
     count: int
@@ -101,17 +120,28 @@ class Anomaly:
 
 @dataclass
 class DetectorState:
-    """What the detectors remember between scans of one service (stored as JSON)."""
+    """What the detectors remember between scans of one service (stored as JSON, bounded)."""
 
     started_at: datetime | None = None
-    rates: dict[str, float] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)  # template key -> per-slot count baseline
     known_errors: dict[str, str] = field(default_factory=dict)  # fingerprint -> first seen (ISO)
+    durations: dict[str, list[float]] = field(default_factory=dict)  # key -> [log-ms baseline, n]
+    values: dict[str, list[str]] = field(default_factory=dict)  # key -> error values seen
+    shares: dict[str, float] = field(default_factory=dict)  # route -> baseline error share
+    carry: list[dict[str, Any]] = field(default_factory=list)  # raw lines of an unfinished record
 
     def to_json(self) -> dict[str, Any]:
+        def tail(mapping: Mapping[str, Any]) -> dict[str, Any]:
+            return dict(list(mapping.items())[-_MAX_STATE_KEYS:])
+
         return {
             "started_at": self.started_at.isoformat() if self.started_at else None,
-            "rates": dict(list(self.rates.items())[-_MAX_STATE_KEYS:]),
-            "known_errors": dict(list(self.known_errors.items())[-_MAX_STATE_KEYS:]),
+            "rates": tail(self.rates),
+            "known_errors": tail(self.known_errors),
+            "durations": tail(self.durations),
+            "values": tail(self.values),
+            "shares": tail(self.shares),
+            "carry": list(self.carry),
         }
 
     @classmethod
@@ -122,6 +152,10 @@ class DetectorState:
             started_at=datetime.fromisoformat(started) if isinstance(started, str) else None,
             rates={str(k): float(v) for k, v in (data.get("rates") or {}).items()},
             known_errors={str(k): str(v) for k, v in (data.get("known_errors") or {}).items()},
+            durations={str(k): [float(x) for x in v][:2] for k, v in (data.get("durations") or {}).items()},
+            values={str(k): [str(x) for x in v] for k, v in (data.get("values") or {}).items()},
+            shares={str(k): float(v) for k, v in (data.get("shares") or {}).items()},
+            carry=[dict(x) for x in (data.get("carry") or []) if isinstance(x, Mapping)],
         )
 
 
@@ -155,42 +189,75 @@ _DURATION = re.compile(
     r"(\d+(?:\.\d+)?)\s*(ms|msec|milliseconds?|s|secs?|seconds?|m|mins?|minutes?)\b"
 )
 _UNIT_MS = {"ms": 1.0, "msec": 1.0, "s": 1000.0, "sec": 1000.0, "m": 60000.0, "min": 60000.0}
+_UNIT_ALIASES = {"seconds": "s", "second": "s", "secs": "s", "minutes": "m", "minute": "m", "mins": "m"}
 _DURATION_FIELDS = ("duration_ms", "latency_ms", "elapsed_ms", "response_time_ms", "took_ms")
-_TRUNCATION = re.compile(r"(?i)\btruncat")
+_DURATION_SECONDS_FIELDS = ("duration", "duration_s", "elapsed", "elapsed_s", "latency")
+_DURATION_KEYS = frozenset(_DURATION_FIELDS + _DURATION_SECONDS_FIELDS)
 
 
 def duration_ms(event: LogEvent) -> float | None:
     """The duration an event reports, in milliseconds (JSON `*_ms` fields or `took 2.5s` text)."""
-    for key in _DURATION_FIELDS:
-        value = event.fields.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    match = _DURATION.search(event.message)
+    fields = event.fields
+    if fields and not _DURATION_KEYS.isdisjoint(fields):
+        for key in _DURATION_FIELDS:
+            value = fields.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+        for key in _DURATION_SECONDS_FIELDS:
+            value = fields.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value) * 1000.0
+    if fields and "status" in fields:
+        return None  # a request: its duration is a field or there is none (paths hold digits)
+    message = event.message
+    match = _DURATION.search(message) if _HAS_DIGIT(message) else None
     if not match:
         return None
     unit = match.group(2).lower()
-    unit = "ms" if unit.startswith("milli") else unit
-    unit = {"seconds": "s", "second": "s", "secs": "s", "minutes": "m", "minute": "m", "mins": "m"}.get(
-        unit, unit
-    )
+    unit = "ms" if unit.startswith("milli") else _UNIT_ALIASES.get(unit, unit)
     return float(match.group(1)) * _UNIT_MS.get(unit, 1.0)
 
 
-def _max_in_window(times: Sequence[datetime], window: timedelta) -> int:
-    ordered = sorted(times)
-    best = start = 0
-    for end, stamp in enumerate(ordered):
-        while stamp - ordered[start] > window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
+_HAS_DIGIT = re.compile(r"\d").search
+_DIGIT_SEGMENT = re.compile(r"(?<=/)[^/]*\d[^/]*")
+_ROUTES: dict[tuple[object, str], str] = {}
 
 
-@dataclass
-class _Bucket:
-    key: str
-    template: str
-    events: list[LogEvent] = field(default_factory=list)
+def _route(event: LogEvent) -> str:
+    """`METHOD /path` of a request event (digit-bearing path segments masked), else ''."""
+    fields = event.fields
+    path = fields.get("path") if fields else None
+    if not isinstance(path, str) or "status" not in fields:
+        return ""
+    key = (fields.get("method", ""), path)
+    route = _ROUTES.get(key)
+    if route is None:
+        bare = path.split("?", 1)[0]
+        if _HAS_DIGIT(bare):
+            bare = _DIGIT_SEGMENT.sub("<*>", bare)
+        route = f"{key[0]} {bare}".strip()
+        if len(_ROUTES) > 50_000:
+            _ROUTES.clear()
+        _ROUTES[key] = route
+    return route
+
+
+def _status(event: LogEvent) -> int:
+    value = event.fields.get("status") if event.fields else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return 0
+
+
+def _exception_text(event: LogEvent) -> str:
+    """The exception line of a traceback, variables masked (`KeyError: <*>`)."""
+    from monitoring.masking import mask
+
+    lines = [line for line in event.traceback.splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else ""
+    return mask(last)[:200] if last.startswith(event.exception_type) else event.exception_type
 
 
 def incident_title(exception_type: str, message: str, traceback: str = "") -> str:
@@ -215,46 +282,518 @@ def incident_title(exception_type: str, message: str, traceback: str = "") -> st
     return f"{exception_type}: {': '.join(parts)}" if parts else exception_type
 
 
-def _build(kind: str, severity: str, bucket: _Bucket, events: Sequence[LogEvent], now: datetime) -> Anomaly:
-    first = events[0]
-    stamps = [e.timestamp or now for e in events]
-    samples: list[str] = []
-    for event in events:
-        if event.message not in samples:
-            samples.append(event.message)
-        if len(samples) >= MAX_SAMPLES:
-            break
-    title = incident_title(first.exception_type, first.message, first.traceback)
-    return Anomaly(
-        kind=kind,
-        fingerprint=bucket.key,
-        severity=severity,
-        count=len(events),
-        template=bucket.template,
-        first_seen=min(stamps),
-        last_seen=max(stamps),
-        samples=tuple(samples),
-        line_numbers=tuple(e.line_number for e in events if e.line_number)[:MAX_LINE_NUMBERS],
-        logger=first.logger,
-        exception_type=first.exception_type,
-        frames=tuple(f for f in first.frames if is_own_frame(f)) or tuple(first.frames),
-        traceback=first.traceback,
-        title=title[:200],
-    )
+@dataclass
+class _Acc:
+    """What one key (an error fingerprint, a template, a route) accumulates: bounded."""
+
+    key: tuple[Hashable, ...]
+    first: LogEvent
+    count: int = 0
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+    samples: list[str] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    recent: deque[float] = field(default_factory=deque)
+    kind: str = ""
+    severity: str = ""
+    title: str = ""
+    critical: bool = False
+    new_at: float = 0.0  # when an error key was first seen in this scan (for new_error)
+    quiet: bool = False  # never a new_error (failed requests: a new status is a new_value)
+
+    def add(self, event: LogEvent, at: float) -> None:
+        if not self.count:
+            self.first_seen = at
+        self.count += 1
+        self.last_seen = max(self.last_seen, at)
+        if len(self.samples) < MAX_SAMPLES and event.message not in self.samples:
+            self.samples.append(event.message)
+        if event.line_number and len(self.lines) < MAX_LINE_NUMBERS:
+            self.lines.append(event.line_number)
+        if event.level == "critical":
+            self.critical = True
+
+    def flag(self, kind: str, severity: str, title: str = "") -> None:
+        if not self.kind:
+            self.kind, self.severity, self.title = kind, severity, title
 
 
-def _category(event: LogEvent, template: str, slow_ms: float) -> tuple[str, str]:
-    """(detector, fingerprint) of one event."""
-    if event.is_error:
+@dataclass
+class _Series:
+    """Per-slot counts of one template (spikes) or one route (error share)."""
+
+    slot: int
+    count: int = 0
+    bad: int = 0
+    baseline: float = 0.0
+    share: float | None = None
+    run: int = 0
+    spiking: bool = False
+
+
+@dataclass
+class _Durations:
+    """An operation's typical duration (a moving average of log-milliseconds) and its recent ones."""
+
+    baseline: float = 0.0
+    seen: int = 0
+    recent: deque[float] = field(default_factory=deque)
+
+
+class Detector:
+    """Every detector over a stream of events; see the module docstring. One per scan."""
+
+    def __init__(self, thresholds: Thresholds, state: DetectorState, *, now: datetime) -> None:
+        self.t = thresholds
+        self.state = state
+        self.now = now
+        self._now_epoch = now.timestamp()
+        self._started = state.started_at.timestamp() if state.started_at else None
+        self._accs: dict[tuple[Hashable, ...], _Acc] = {}
+        self._series: dict[tuple[Hashable, ...], _Series] = {}
+        self._durations: dict[tuple[Hashable, ...], _Durations] = {}
+        self._values: dict[tuple[Hashable, ...], list[str]] = {}
+        self._seen: dict[tuple[Hashable, ...], int] = {}
+        self._templates: dict[Hashable, str] = {}  # group -> template text when first seen
+        self._timeless: set[Hashable] = set()  # groups whose events report no duration
+        self._known = set(state.known_errors)
+        self._slot = float(thresholds.slot_seconds)
+        self._slow_limits = [(k, v) for k, v in thresholds.slow_templates.items()]
+        self._last = self._now_epoch
+
+    # -- the one pass ---------------------------------------------------------------------------
+
+    def observe(self, event: LogEvent, group: Hashable, template: str, route: str | None = None) -> None:
+        """Look at one (redacted) event; `group` is its template group, `template` its text now.
+
+        `route` is `route_of(event)` when the caller has it already (requests need no template)."""
+        if event.timestamp is not None:
+            at = self._last = event.timestamp.timestamp()
+            if self._started is None or at < self._started:
+                self._started = at
+        else:
+            at = self._last  # `now` until a line with a time comes
+        level = event.level
+        if route is None:
+            route = _route(event) if event.fields and "status" in event.fields else ""
+        if level in {"error", "critical"} or event.traceback:
+            # Failed requests group by route (a new status there is new_value's, not new_error's).
+            self._error(event, route or group, route or template, at, quiet=bool(route))
+        elif route:
+            pass  # a request's 4xx counts towards its route's error share, not a template spike
+        elif level == "warning":
+            message = event.message
+            if ("runcat" in message or "RUNCAT" in message) and "truncat" in message.lower():
+                self._templates.setdefault(group, template)
+                self._repeat(("truncation", event.logger, group), event, at, self.t.truncation_repeat)
+            else:
+                self._spike(("rate", event.logger, group), event, template, at)
+        if route:
+            self._request(event, route, at)
+        took = self._duration_of(event, group) if level in {"info", "warning"} else None
+        if took is not None and took > 0 and not (route and _status(event) >= 400):
+            # Failed requests are fast or slow for reasons of their own: only successes time a route.
+            # Requests are timed per route; other operations per template.
+            operation: Hashable = route or group
+            self._duration(("slow", event.logger, operation), event, route or template, took, at)
+
+    @staticmethod
+    def route_of(event: LogEvent) -> str:
+        """A request's route (`GET /api/orders/<*>`), which every detector keys it by; else ''."""
+        return _route(event) if event.fields and "status" in event.fields else ""
+
+    def _duration_of(self, event: LogEvent, group: Hashable) -> float | None:
+        # One statement either reports a duration or it does not: a group whose first event has
+        # none is not searched again (the duration pattern is the costliest test of a plain line).
+        if group in self._timeless:
+            return None
+        took = duration_ms(event)
+        if took is None and not event.fields and len(self._timeless) < _MAX_KEYS:
+            self._timeless.add(group)
+        return took
+
+    def template_seen(self, group: Hashable) -> str:
+        """The text a group had when this detector first saw it (routes are their own text)."""
+        return self._templates.get(group, str(group))
+
+    def _warm(self, at: float, seconds: float) -> bool:
+        return self._started is not None and at - self._started >= seconds
+
+    def _acc(self, key: tuple[Hashable, ...], event: LogEvent) -> _Acc | None:
+        acc = self._accs.get(key)
+        if acc is None:
+            if len(self._accs) >= _MAX_KEYS:
+                return None
+            acc = self._accs[key] = _Acc(key, event)
+        return acc
+
+    def _repeat(self, key: tuple[Hashable, ...], event: LogEvent, at: float, repeat: int) -> _Acc | None:
+        """Count an event of `key`; flag it once `repeat` of them fall inside `window_seconds`."""
+        acc = self._acc(key, event)
+        if acc is None:
+            return None
+        acc.add(event, at)
+        if not acc.kind:
+            recent = acc.recent
+            recent.append(at)
+            if len(recent) > repeat:
+                recent.popleft()
+            if len(recent) >= repeat and recent[-1] - recent[0] <= self.t.window_seconds:
+                kind = "performance" if key[0] in {"truncation", "limit"} else "error_pattern"
+                severity = "medium" if kind == "performance" else "high"
+                acc.flag(kind, severity)
+        return acc
+
+    def _error(self, event: LogEvent, group: Hashable, template: str, at: float, *, quiet: bool) -> None:
         if event.exception_type:
-            return "error", traceback_fingerprint(event.exception_type, event.frames)
-        return "error", _hash("error", event.logger, template)
-    if _TRUNCATION.search(event.message):
-        return "truncation", _hash("truncation", event.logger, template)
-    took = duration_ms(event)
-    if took is not None and took >= slow_ms:
-        return "slow", _hash("slow", event.logger, template)
-    return "rate", _hash("rate", event.logger, template)
+            fingerprint = traceback_fingerprint(event.exception_type, event.frames)
+            key: tuple[Hashable, ...] = ("traceback", fingerprint)
+        else:
+            fingerprint = ""
+            key = ("error", event.logger, group)
+        self._templates.setdefault(group, template)
+        fresh = key not in self._accs
+        acc = self._repeat(key, event, at, self.t.error_repeat)
+        if acc is None:
+            return
+        if fresh:
+            acc.new_at = at
+            acc.quiet = quiet
+        if event.traceback:
+            # A known template whose exception message is new: a signal of its own (a new exception
+            # type or place is a new fingerprint, which new_error and error_pattern cover).
+            known = not fresh or fingerprint in self._known
+            value_key: tuple[Hashable, ...] = ("value", event.logger, group)
+            self._value(value_key, event, _exception_text(event), at, known_error=known, min_events=1)
+            self._seen[value_key] = self._seen.get(value_key, 0) + 1
+
+    def _value(
+        self,
+        key: tuple[Hashable, ...],
+        event: LogEvent,
+        value: str,
+        at: float,
+        *,
+        known_error: bool,
+        min_events: int,
+    ) -> None:
+        values = self._known_values(key, min_events)
+        seen = self._seen.get(key, 0)
+        if value not in values:
+            ready = self._warm(at, self.t.new_error_baseline_seconds)
+            if values and known_error and ready and seen >= min_events:
+                acc = self._acc((*key, value), event)
+                if acc is not None:
+                    acc.add(event, at)
+                    acc.flag("new_value", "medium", f"new value {value!r} of a known template")
+            if len(values) < _MAX_VALUES:
+                values.append(value)
+        elif (acc := self._accs.get((*key, value))) is not None:
+            acc.add(event, at)
+
+    def _request(self, event: LogEvent, route: str, at: float) -> None:
+        status = _status(event)
+        bad = status >= 400
+        series = self._slot_series(("route", route), at)
+        if series is not None:
+            series.count += 1
+            series.bad += bad
+            if series.spiking and bad:
+                acc = self._acc(("share", route), event)
+                if acc is not None:
+                    acc.add(event, at)
+        value_key: tuple[Hashable, ...] = ("value", "", route)
+        min_events = self.t.new_value_min_events
+        if status >= 500:
+            # A new 5xx on a known route is news; a new 4xx alone is not (clients and scanners send
+            # odd requests all the time): a rise in the route's 4xx share is the share detector's.
+            self._value(value_key, event, str(status), at, known_error=True, min_events=min_events)
+        elif status:
+            values = self._known_values(value_key, min_events)
+            if len(values) < _MAX_VALUES and (text := str(status)) not in values:
+                values.append(text)
+        self._seen[value_key] = self._seen.get(value_key, 0) + 1
+
+    def _known_values(self, key: tuple[Hashable, ...], min_events: int) -> list[str]:
+        values = self._values.get(key)
+        if values is None:
+            stored = self.state.values.get(_state_key(key, self._templates))
+            values = self._values[key] = list(stored or [])
+            if stored:
+                # Values remembered from earlier scans make the template known already.
+                self._seen[key] = max(self._seen.get(key, 0), min_events)
+        return values
+
+    def _slot_series(self, key: tuple[Hashable, ...], at: float) -> _Series | None:
+        slot = int(at // self._slot)
+        series = self._series.get(key)
+        if series is None:
+            if len(self._series) >= _MAX_KEYS:
+                return None
+            # A template not seen before starts from a baseline of zero (its earlier slots were empty).
+            name = _state_key(key, self._templates)
+            series = self._series[key] = _Series(slot=slot, baseline=self.state.rates.get(name, 0.0))
+            series.share = self.state.shares.get(name)
+        elif slot < series.slot - 2:
+            # Time went back by minutes (a series started on a line without a time of its own, a
+            # source that mixes writers): start again at the new time, without judging the old slot.
+            series.slot, series.count, series.bad, series.run, series.spiking = slot, 0, 0, 0, False
+        elif slot > series.slot:
+            self._close(key, series, at)
+            gap = slot - series.slot - 1
+            if gap > 0:
+                series.baseline *= (1 - _RATE_ALPHA) ** min(gap, 1000)
+                series.run = 0
+                series.spiking = False
+            series.slot, series.count, series.bad = slot, 0, 0
+        return series
+
+    def _close(self, key: tuple[Hashable, ...], series: _Series, at: float) -> None:
+        """Judge a finished slot against the series' baseline, then fold it into the baseline."""
+        t = self.t
+        ready = self._warm(at, t.baseline_seconds)
+        if key[0] == "route":
+            share = series.bad / series.count if series.count else 0.0
+            base = series.share
+            high = (
+                base is not None
+                and series.count >= t.error_share_min_events
+                and share >= base * t.error_share_factor
+                and share >= base + t.error_share_min_delta
+            )
+            self._run(key, series, high and ready, at, "error share rose")
+            if series.count and not high:
+                series.share = share if base is None else base + _RATE_ALPHA * (share - base)
+            return
+        high = series.count >= t.spike_min_count and series.count >= t.spike_factor * max(
+            series.baseline, 1.0
+        )
+        self._run(key, series, high and ready, at, "rate spike")
+        # A spike barely moves the baseline (else it would hide itself within two slots); a lasting
+        # new level still becomes the normal over an hour or so.
+        weight = _RATE_ALPHA / 20 if high else _RATE_ALPHA
+        series.baseline += weight * (series.count - series.baseline)
+
+    def _run(self, key: tuple[Hashable, ...], series: _Series, high: bool, at: float, what: str) -> None:
+        series.run = series.run + 1 if high else 0
+        series.spiking = high
+        if high and series.run * self._slot >= self.t.sustain_seconds:
+            acc = self._accs.get(("share", key[1]) if key[0] == "route" else key)
+            if acc is not None and acc.count:
+                acc.flag("unusual", "low", what)
+
+    def _spike(self, key: tuple[Hashable, ...], event: LogEvent, template: str, at: float) -> None:
+        self._templates.setdefault(key[2], template)
+        series = self._slot_series(key, at)
+        if series is None:
+            return
+        series.count += 1
+        acc = self._acc(key, event)
+        if acc is not None:
+            acc.add(event, at)
+
+    def _over_limit(
+        self, key: tuple[Hashable, ...], event: LogEvent, template: str, took: float, at: float
+    ) -> bool:
+        """Whether an explicit limit applies and is exceeded: the event's own `limit_ms` (a source
+        that judged the duration against the operation's history, e.g. Phoenix spans), a per-template
+        limit, or the global `slow_ms`."""
+        limit = self.t.slow_ms or 0.0
+        for needle, ms in self._slow_limits:
+            if needle in template or needle in event.message:
+                limit = ms
+                break
+        own = event.fields.get("limit_ms") if event.fields else None
+        if isinstance(own, int | float) and not isinstance(own, bool) and own > 0:
+            limit = float(own)
+        if limit and took >= limit:
+            self._templates.setdefault(key[2], template)
+            self._repeat(("limit", *key[1:]), event, at, self.t.slow_repeat)
+            return True
+        return False
+
+    def _duration(
+        self, key: tuple[Hashable, ...], event: LogEvent, template: str, took: float, at: float
+    ) -> None:
+        t = self.t
+        if self._over_limit(key, event, template, took, at):
+            return
+        history = self._durations.get(key)
+        if history is None:
+            if len(self._durations) >= _MAX_KEYS:
+                return
+            self._templates.setdefault(key[2], template)
+            stored = self.state.durations.get(_state_key(key, self._templates))
+            history = self._durations[key] = _Durations()
+            if stored:
+                history.baseline, history.seen = stored[0], int(stored[1])
+        value = math.log(max(took, 0.001))
+        recent = history.recent
+        recent.append(value)
+        if len(recent) > t.slow_recent:
+            recent.popleft()
+        if history.seen >= t.slow_baseline_count and len(recent) >= t.slow_recent:
+            shifted = median(recent) - history.baseline >= math.log(t.slow_factor)
+            slow = math.log(t.slow_factor)
+            if shifted or ("shift", key) in self._accs:
+                fresh = ("shift", key) not in self._accs
+                acc = self._acc(("shift", key), event)
+                if acc is not None and value - history.baseline >= slow:
+                    acc.add(event, at)
+                if acc is not None and fresh:
+                    # The slow runs before this one made the shift visible: they count too.
+                    acc.count += sum(1 for v in list(recent)[:-1] if v - history.baseline >= slow)
+                if acc is not None and shifted:
+                    typical = math.exp(history.baseline)
+                    acc.flag("performance", "medium", f"typical duration {typical:,.0f} ms shifted")
+        if history.seen == 0:
+            history.baseline = value
+        else:
+            # Early on the plain mean, then a moving average, so a lasting shift becomes the new normal.
+            weight = max(_DURATION_ALPHA, 1.0 / (history.seen + 1))
+            history.baseline += weight * (value - history.baseline)
+        history.seen += 1
+
+    # -- the end of the scan ----------------------------------------------------------------------
+
+    def finish(self, template_of: Callable[[Hashable], str] | None = None) -> list[Anomaly]:
+        """The anomalies found; `template_of(group)` gives a group's final template text."""
+
+        def text(group: Hashable) -> str:
+            if template_of is not None:
+                return template_of(group)
+            return self._templates.get(group, str(group))
+
+        for key, series in list(self._series.items()):
+            self._close(key, series, self._last)
+        self._update_state(text)
+        merged: dict[str, tuple[_Acc, str, str]] = {}
+        for key, acc in self._accs.items():
+            if not acc.kind and not acc.quiet and key[0] in {"traceback", "error"}:
+                # An error seen once or twice: new if the service has a history and never had it.
+                ready = self._warm(acc.new_at, self.t.new_error_baseline_seconds)
+                if ready and self._fingerprint(key, acc, text) not in self.state.known_errors:
+                    acc.flag("new_error", "medium")
+            if not acc.kind:
+                continue
+            fingerprint = self._fingerprint(key, acc, text)
+            template = self._template(key, acc, text)
+            previous = merged.get(fingerprint)
+            if previous is not None:
+                _absorb(previous[0], acc)
+                continue
+            merged[fingerprint] = (acc, fingerprint, template)
+        for key, acc in self._accs.items():
+            if key[0] in {"traceback", "error"}:
+                fp = self._fingerprint(key, acc, text)
+                stamp = datetime.fromtimestamp(acc.first_seen, UTC).isoformat()
+                self.state.known_errors.setdefault(fp, stamp)
+        found = [self._build(acc, fingerprint, template) for acc, fingerprint, template in merged.values()]
+        found.sort(key=lambda a: (a.line_numbers[0] if a.line_numbers else 0, a.first_seen))
+        return found
+
+    def _fingerprint(self, key: tuple[Hashable, ...], acc: _Acc, text: Callable[[Hashable], str]) -> str:
+        kind = key[0]
+        if kind == "traceback":
+            return str(key[1])
+        if kind in {"error", "truncation", "rate", "limit"}:
+            return _hash(str(kind), str(key[1]), text(key[2]))
+        if kind == "shift":
+            inner = key[1]
+            assert isinstance(inner, tuple)
+            return _hash("slow", str(inner[1]), text(inner[2]))
+        if kind == "share":
+            return _hash("share", str(key[1]))
+        if kind == "value":
+            group = key[2]
+            base = str(group) if key[1] == "" else text(group)
+            return _hash("value", str(key[1]), base, str(key[3]))
+        return _hash(*map(str, key))
+
+    def _template(self, key: tuple[Hashable, ...], acc: _Acc, text: Callable[[Hashable], str]) -> str:
+        kind = key[0]
+        if kind in {"error", "truncation", "rate", "limit"}:
+            return text(key[2])
+        if kind == "shift":
+            inner = key[1]
+            assert isinstance(inner, tuple)
+            return text(inner[2])
+        if kind == "value":
+            return str(key[2]) if key[1] == "" else text(key[2])
+        if kind == "share":
+            return str(key[1])
+        return acc.first.message
+
+    def _build(self, acc: _Acc, fingerprint: str, template: str) -> Anomaly:
+        first = acc.first
+        if acc.title:
+            title = f"{acc.title}: {template}"
+        elif first.exception_type:
+            title = incident_title(first.exception_type, first.message, first.traceback)
+        else:
+            title = first.message
+        severity = "critical" if acc.kind == "error_pattern" and acc.critical else acc.severity
+        return Anomaly(
+            kind=acc.kind,
+            fingerprint=fingerprint,
+            severity=severity,
+            count=acc.count,
+            template=template,
+            first_seen=datetime.fromtimestamp(acc.first_seen, UTC),
+            last_seen=datetime.fromtimestamp(acc.last_seen, UTC),
+            samples=tuple(acc.samples),
+            line_numbers=tuple(acc.lines),
+            logger=first.logger,
+            exception_type=first.exception_type,
+            frames=tuple(f for f in first.frames if is_own_frame(f)) or tuple(first.frames),
+            traceback=first.traceback,
+            title=title[:200],
+        )
+
+    def _update_state(self, text: Callable[[Hashable], str]) -> None:
+        state = self.state
+        if self._started is not None:
+            started = datetime.fromtimestamp(self._started, UTC)
+            if state.started_at is None or started < state.started_at:
+                state.started_at = started
+        for key, series in self._series.items():
+            name = _state_key(key, text)
+            if key[0] == "route":
+                if series.share is not None:
+                    state.shares[name] = series.share
+            else:
+                state.rates[name] = series.baseline
+        for key, history in self._durations.items():
+            state.durations[_state_key(key, text)] = [history.baseline, float(history.seen)]
+        for key, values in self._values.items():
+            state.values[_state_key(key, text)] = values[:_MAX_VALUES]
+
+
+def _state_key(key: tuple[Hashable, ...], text: Callable[[Hashable], str] | Mapping[Hashable, str]) -> str:
+    """A key that means the same thing in the next scan (group ids do not; template texts do)."""
+
+    def resolve(group: Hashable) -> str:
+        if isinstance(text, Mapping):
+            return text.get(group, str(group))
+        return text(group)
+
+    if key[0] == "route":
+        return f"route\x1f{key[1]}"
+    if len(key) >= 3 and key[1] != "":
+        return _hash(str(key[0]), str(key[1]), resolve(key[2]))
+    return _hash(*map(str, key))
+
+
+def _absorb(into: _Acc, other: _Acc) -> None:
+    """Fold `other` (the same fingerprint under another group id) into `into`."""
+    into.count += other.count
+    into.first_seen = min(into.first_seen, other.first_seen)
+    into.last_seen = max(into.last_seen, other.last_seen)
+    for sample in other.samples:
+        if len(into.samples) < MAX_SAMPLES and sample not in into.samples:
+            into.samples.append(sample)
+    into.lines = sorted(into.lines + other.lines)[:MAX_LINE_NUMBERS]
+    into.critical = into.critical or other.critical
 
 
 def detect(
@@ -266,64 +805,10 @@ def detect(
 ) -> list[Anomaly]:
     """Anomalies among `(event, template)` pairs (events already redacted); updates `state`.
 
+    The list form of `Detector`, for callers that hold a few events; the template text is the group.
     `now` stands in for events without a timestamp. The result is ordered by first line/time.
     """
-    buckets: dict[str, dict[str, _Bucket]] = {"error": {}, "truncation": {}, "slow": {}, "rate": {}}
-    earliest: datetime | None = None
+    detector = Detector(thresholds, state, now=now)
     for event, template in events:
-        stamp = event.timestamp or now
-        earliest = stamp if earliest is None or stamp < earliest else earliest
-        category, key = _category(event, template, thresholds.slow_ms)
-        buckets[category].setdefault(key, _Bucket(key, template)).events.append(event)
-    if state.started_at is None or (earliest is not None and earliest < state.started_at):
-        state.started_at = earliest or now
-    found = [
-        *_errors(buckets["error"].values(), thresholds, state, now),
-        *_performance(buckets["truncation"].values(), thresholds.truncation_repeat, thresholds, now),
-        *_performance(buckets["slow"].values(), thresholds.slow_repeat, thresholds, now),
-        *_unusual(buckets["rate"].values(), thresholds, state, now),
-    ]
-    found.sort(key=lambda a: (a.line_numbers[0] if a.line_numbers else 0, a.first_seen))
-    return found
-
-
-def _count(bucket: _Bucket, thresholds: Thresholds, now: datetime) -> int:
-    window = timedelta(seconds=thresholds.window_seconds)
-    return _max_in_window([e.timestamp or now for e in bucket.events], window)
-
-
-def _errors(
-    buckets: Iterable[_Bucket], thresholds: Thresholds, state: DetectorState, now: datetime
-) -> Iterator[Anomaly]:
-    baseline_ready = (state.started_at or now) + timedelta(seconds=thresholds.new_error_baseline_seconds)
-    for bucket in buckets:
-        first_stamp = min(e.timestamp or now for e in bucket.events)
-        critical = any(e.level == "critical" for e in bucket.events)
-        if _count(bucket, thresholds, now) >= thresholds.error_repeat:
-            yield _build("error_pattern", "critical" if critical else "high", bucket, bucket.events, now)
-        elif bucket.key not in state.known_errors and first_stamp >= baseline_ready:
-            yield _build("new_error", "medium", bucket, bucket.events, now)
-        state.known_errors.setdefault(bucket.key, first_stamp.isoformat())
-
-
-def _performance(
-    buckets: Iterable[_Bucket], repeat: int, thresholds: Thresholds, now: datetime
-) -> Iterator[Anomaly]:
-    for bucket in buckets:
-        if _count(bucket, thresholds, now) >= repeat:
-            yield _build("performance", "medium", bucket, bucket.events, now)
-
-
-def _unusual(
-    buckets: Iterable[_Bucket], thresholds: Thresholds, state: DetectorState, now: datetime
-) -> Iterator[Anomaly]:
-    for bucket in buckets:
-        count = _count(bucket, thresholds, now)
-        baseline = state.rates.get(bucket.key)
-        # Without a baseline of its own, only a loud template (warning and above) can be unusual.
-        loud = any(e.level in {"warning", "error", "critical"} for e in bucket.events)
-        enough = count >= thresholds.spike_min_count and (baseline is not None or loud)
-        if enough and count >= thresholds.spike_factor * max(baseline or 0.0, 1.0):
-            yield _build("unusual", "low", bucket, bucket.events, now)
-        # Exponential moving average of the per-window count: the template's own baseline.
-        state.rates[bucket.key] = count if baseline is None else 0.8 * baseline + 0.2 * count
+        detector.observe(event, template, template)
+    return detector.finish(None)

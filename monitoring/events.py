@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from monitoring.headers import HeaderFormat
 
@@ -31,6 +31,7 @@ __all__ = [
     "BOT_LOG_MARKER",
     "MAX_LINE_CHARS",
     "Frame",
+    "LineFolder",
     "LogEvent",
     "RawLine",
     "looks_like_known_shape",
@@ -46,9 +47,11 @@ BOT_LOG_MARKER = "[fixbot]"
 MAX_LINE_CHARS = 16_384
 
 
-@dataclass(frozen=True)
-class RawLine:
-    """One line as a source read it: 1-based line number (file sources) or a known timestamp."""
+class RawLine(NamedTuple):
+    """One line as a source read it: 1-based line number (file sources) or a known timestamp.
+
+    A named tuple, not a dataclass: a scan makes one per line, and a tuple is made several times
+    faster than a frozen dataclass."""
 
     text: str
     number: int = 0
@@ -68,7 +71,7 @@ class Frame:
         return {"file": self.file, "line": self.line, "function": self.function}
 
 
-@dataclass
+@dataclass(slots=True)
 class LogEvent:
     """One logical log record. `level` is one of debug|info|warning|error|critical."""
 
@@ -177,6 +180,7 @@ _COMMON_ACCESS = re.compile(
 _OWN = "_fixbot_own"
 _BARE_LEVEL = re.compile(r"\b(CRITICAL|FATAL|ERROR|WARNING|WARN)\b")
 _TRACEBACK_START = "Traceback (most recent call last):"
+_GROUP_START = "+ Exception Group Traceback (most recent call last):"
 _CHAIN_MARKERS = (
     "During handling of the above exception, another exception occurred:",
     "The above exception was the direct cause of the following exception:",
@@ -218,15 +222,62 @@ def _from_json(data: Mapping[str, Any], raw: RawLine) -> LogEvent:
     return event
 
 
+_JSON_STRING = r'"((?:[^"\\]|\\.)*)(?:"|$)'
+_PARTIAL_KEYS = {
+    "level": re.compile(r'"(?:level|severity|levelname)"\s*:\s*' + _JSON_STRING),
+    "message": re.compile(r'"(?:message|event|msg)"\s*:\s*' + _JSON_STRING),
+    "logger": re.compile(r'"(?:logger|logger_name|name)"\s*:\s*' + _JSON_STRING),
+    "timestamp": re.compile(r'"(?:timestamp|time|ts|@timestamp)"\s*:\s*' + _JSON_STRING),
+    "exception": re.compile(
+        r'"(?:exception|exc_info|traceback|stack|stack_trace|exc_text)"\s*:\s*' + _JSON_STRING
+    ),
+}
+
+
+def _unescape(value: str) -> str:
+    """A JSON string body that may be cut anywhere (even inside an escape)."""
+    for cut in range(4):
+        try:
+            text = json.loads(f'"{value[: len(value) - cut] if cut else value}"')
+        except ValueError:
+            continue
+        return text if isinstance(text, str) else value
+    return value
+
+
+def _from_partial_json(text: str, raw: RawLine) -> LogEvent | None:
+    """A JSON object cut short (a line limit, a crash mid-write): what its first keys say."""
+    found = {k: m.group(1) for k, p in _PARTIAL_KEYS.items() if (m := p.search(text))}
+    if "message" not in found and "level" not in found:
+        return None
+    event = LogEvent(
+        message=_unescape(found.get("message", "")),
+        level=_level(found.get("level"), default=raw.level or "info"),
+        logger=_unescape(found.get("logger", "")),
+        timestamp=parse_timestamp(found.get("timestamp")) or raw.timestamp,
+        line_number=raw.number,
+        fields={"truncated": True},
+    )
+    exception = _unescape(found.get("exception", ""))
+    if exception and (_TRACEBACK_START in exception or "\n" in exception):
+        _attach_traceback(event, exception.splitlines())
+    return event
+
+
 def _structured(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent | None:
     stripped = text.strip()
-    if stripped.startswith("{") and stripped.endswith("}"):
-        try:
-            data = json.loads(stripped)
-        except ValueError:
-            data = None
+    if stripped.startswith("{"):
+        data: object = None
+        if stripped.endswith("}"):
+            try:
+                data = json.loads(stripped)
+            except ValueError:
+                data = None
         if isinstance(data, dict):
             return _from_json(data, raw)
+        partial = _from_partial_json(stripped, raw)
+        if partial is not None:
+            return partial
     fields = header.split(text) if header is not None else None
     if fields is None:
         return None
@@ -241,7 +292,110 @@ def _structured(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEven
     )
 
 
+_LEVEL_WORDS = {
+    "DEBUG": "debug",
+    "INFO": "info",
+    "WARNING": "warning",
+    "WARN": "warning",
+    "ERROR": "error",
+    "CRITICAL": "critical",
+    "FATAL": "critical",
+    "TRACE": "debug",
+    "NOTICE": "info",
+}
+
+
+_LAST_SECOND = ""
+_LAST_STAMP = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _fast_stamp(date: str, time: str) -> datetime | None:
+    """`2026-10-20` + `02:30:01,123` (or `02:30:01.123Z`) → datetime, without a regex."""
+    if len(date) != 10 or len(time) < 8 or time[2] != ":" or time[5] != ":":
+        return None
+    rest = time[8:].rstrip("Z")
+    micro = 0
+    if rest:
+        if rest[0] not in ".," or not rest[1:].isdigit():
+            return None
+        micro = int(rest[1:7].ljust(6, "0"))
+    second = date + time[:8]
+    global _LAST_SECOND, _LAST_STAMP  # noqa: PLW0603 - a one-entry cache: lines come in time order
+    if second != _LAST_SECOND:
+        try:
+            _LAST_STAMP = datetime(
+                int(date[:4]),
+                int(date[5:7]),
+                int(date[8:]),
+                int(time[:2]),
+                int(time[3:5]),
+                int(time[6:8]),
+                0,
+                UTC,
+            )
+        except ValueError:
+            return None
+        _LAST_SECOND = second
+    return _LAST_STAMP.replace(microsecond=micro) if micro else _LAST_STAMP
+
+
+def _fast_line(text: str, raw: RawLine) -> LogEvent | None:
+    """The common shapes by `str.split` alone (no regex); None sends the line to the patterns."""
+    parts = text.split(" ", 4)
+    if len(parts) < 3:
+        return None
+    first = parts[0]
+    if first[:1].isdigit() and len(first) == 10 and first[4] == "-":
+        return _fast_logging(parts, raw)
+    if first.endswith(":") and first[:-1] in _LEVEL_WORDS and parts[1] == "":
+        # uvicorn: `INFO:     1.2.3.4:5 - "GET /x HTTP/1.1" 200` or `ERROR:    Exception in ASGI application`
+        body = text[len(first) :].lstrip(" ")
+        access = _uvicorn_access(body, raw.number, raw.timestamp)
+        if access is not None:
+            return access
+        return LogEvent(body, _LEVEL_WORDS[first[:-1]], "uvicorn", raw.timestamp, raw.number)
+    return None
+
+
+def _fast_logging(parts: list[str], raw: RawLine) -> LogEvent | None:
+    """`2026-10-20 02:30:01,123 LEVEL logger: message`, split in five."""
+    level = _LEVEL_WORDS.get(parts[2])
+    if level is None or len(parts) < 5 or not parts[3].endswith(":"):
+        return None
+    stamp = _fast_stamp(parts[0], parts[1])
+    if stamp is None:
+        return None
+    message = parts[4]
+    if ' - "' in message:
+        # uvicorn's access logger behind a logging formatter: `1.2.3.4:5 - "GET /x HTTP/1.1" 200`
+        access = _uvicorn_access(message, raw.number, stamp)
+        if access is not None:
+            return access
+    return LogEvent(message, level, parts[3][:-1], stamp, raw.number)
+
+
+def _uvicorn_access(body: str, number: int, stamp: datetime | None) -> LogEvent | None:
+    """`1.2.3.4:5 - "GET /path HTTP/1.1" 200 [OK]` as a request event, by partition and split."""
+    client, sep, rest = body.partition(' - "')
+    if not sep or " " in client:
+        return None
+    request, sep, tail = rest.partition('" ')
+    pieces = request.split(" ", 2)
+    status = tail[:3]
+    if not sep or len(pieces) < 2 or not status.isdigit() or not pieces[0].isupper():
+        return None
+    method, path = pieces[0], pieces[1]
+    code = int(status)
+    level = "error" if code >= 500 else "warning" if code >= 400 else "info"
+    fields: dict[str, Any] = {"method": method, "path": path, "status": code}
+    return LogEvent(f"{method} {path} {status}", level, "access", stamp, number, fields=fields)
+
+
 def _from_line(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent:
+    if header is None and text[:1] not in "{ \t":
+        fast = _fast_line(text, raw)
+        if fast is not None:
+            return fast
     structured = _structured(text, raw, header)
     if structured is not None:
         return structured
@@ -268,12 +422,15 @@ def _from_line(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent
     )
 
 
+_TRAILING_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|us|µs)?\s*$")
+
+
 def _access_event(groups: Mapping[str, str], raw: RawLine) -> LogEvent:
     status = int(groups["status"])
     fields: dict[str, Any] = {"method": groups["method"], "path": groups["path"], "status": status}
-    rest = groups.get("rest") or ""
-    duration = re.search(r"(\d+(?:\.\d+)?)\s*(ms|s|us|µs)?\s*$", rest.strip())
-    if duration and rest.strip():
+    rest = (groups.get("rest") or "").strip()
+    duration = _TRAILING_DURATION.search(rest) if rest else None
+    if duration:
         fields["duration"] = duration.group(0)
     stamp = groups.get("ts")
     parsed = None
@@ -304,14 +461,16 @@ def parse_traceback(lines: Iterable[str]) -> tuple[str, list[Frame]]:
     exception_type = ""
     frames: list[Frame] = []
     current: list[Frame] = []
-    for line in lines:
+    for line in map(_ungroup, lines):
+        if line is None:
+            continue
         frame = _FRAME.match(line)
         if frame:
             current.append(
                 Frame(frame.group("file"), int(frame.group("line")), (frame.group("function") or "").strip())
             )
             continue
-        if line.startswith(_TRACEBACK_START):
+        if line.startswith((_TRACEBACK_START, _GROUP_START[2:])):
             current = []
             continue
         if line and not line[0].isspace() and line not in _CHAIN_MARKERS:
@@ -319,7 +478,20 @@ def parse_traceback(lines: Iterable[str]) -> tuple[str, list[Frame]]:
             if match and current:
                 exception_type = match.group("type")
                 frames = current
+                current = []
     return exception_type, frames
+
+
+def _ungroup(line: str) -> str | None:
+    """A line of an exception-group traceback (`  |   File …`) as a plain traceback line; None for
+    its `+---- 1 ----` separators. Other lines are returned as they are."""
+    stripped = line.lstrip(" ")
+    if not stripped or stripped[0] not in "|+":
+        return line
+    if stripped.startswith("+-"):
+        return None
+    body = stripped[1:]
+    return body[1:] if body.startswith(" ") else body
 
 
 def _attach_traceback(event: LogEvent, lines: list[str]) -> None:
@@ -339,8 +511,11 @@ def looks_like_known_shape(line: str) -> bool:
 
 def _looks_like_record(line: str) -> bool:
     stripped = line.strip()
-    if stripped.startswith("{") and stripped.endswith("}"):
+    if stripped.startswith("{"):
         return True
+    first = stripped.split(" ", 1)[0]
+    if first.endswith(":") and first[:-1] in _LEVEL_WORDS:
+        return True  # uvicorn's `INFO:     …` / `ERROR:    …`
     return any(pattern.match(stripped) for pattern in _PLAIN) or bool(_COMMON_ACCESS.match(stripped))
 
 
@@ -354,14 +529,24 @@ def parse_lines(lines: Iterable[RawLine], header: HeaderFormat | None = None) ->
     A traceback runs from `Traceback (most recent call last):` through its indented frames to the
     exception line; blank lines and the chain markers keep it open for a following traceback.
     """
-    folder = _Folder(header)
+    folder = LineFolder(header)
     for raw in lines:
         yield from folder.feed(raw)
     yield from folder.close()
 
 
-class _Folder:
-    """The traceback-folding state machine behind `parse_lines`."""
+# A record longer than this many lines is not carried over to the next scan in full (its first
+# lines are, which keeps the message and the start of the traceback).
+MAX_CARRY_LINES = 400
+
+
+class LineFolder:
+    """The traceback-folding state machine behind `parse_lines`, fed one line at a time.
+
+    A chunked reader feeds every chunk to the same folder, so a record whose traceback continues in
+    the next chunk stays one event. `carry()` hands back the raw lines of the record still open at
+    the end of a scan, for the next scan to feed first.
+    """
 
     def __init__(self, header: HeaderFormat | None) -> None:
         self.header = header
@@ -369,21 +554,68 @@ class _Folder:
         self.block: list[str] = []
         self.held: list[str] = []
         self.state = "none"  # none | frames | after (exception line seen; a chain may follow)
+        # The raw lines of the pending record, for carry(): its first line, then any traceback lines.
+        self.head: RawLine | None = None
+        self.tail: list[RawLine] = []
+        self.last_timestamp: datetime | None = None
 
     def _emit(self) -> list[LogEvent]:
-        _finish(self.pending, self.block)
-        self.block, self.held, self.state = [], [], "none"
-        event, self.pending = self.pending, None
-        return [] if event is None or event.fields.get(_OWN) else [event]
+        event = self.pending
+        if self.block:
+            _finish(event, self.block)
+            self.block = []
+        if self.held:
+            self.held = []
+        self.state = "none"
+        self.pending = None
+        if event is None or event.fields.get(_OWN):
+            return []
+        # Lines without a time of their own (uvicorn's access lines) happen when the line before did.
+        if event.timestamp is None:
+            event.timestamp = self.last_timestamp
+        else:
+            self.last_timestamp = event.timestamp
+        return [event]
+
+    def _record(self, text: str, raw: RawLine) -> list[LogEvent]:
+        out = self._emit() if (self.pending is not None or self.block) else []
+        self.head = raw
+        if self.tail:
+            self.tail = []
+        self.pending = _from_line(text, raw, self.header)
+        return out
 
     def feed(self, raw: RawLine) -> list[LogEvent]:
-        text = raw.text[:MAX_LINE_CHARS].rstrip("\r\n")
+        """The events completed by `raw` (usually the one before it)."""
+        text = raw.text
+        if len(text) > MAX_LINE_CHARS:
+            text = text[:MAX_LINE_CHARS]
+        if text[-1:] in {"\n", "\r"}:
+            text = text.rstrip("\r\n")
+        first = text[:1]
+        if (
+            self.state == "none"
+            and first
+            and not first.isspace()
+            and not text.startswith(_TRACEBACK_START)
+            and BOT_LOG_MARKER not in text
+        ):
+            return self._record(text, raw)  # the common case: a new record, no traceback open
+        return self._feed_rest(text, raw)
+
+    def _feed_rest(self, text: str, raw: RawLine) -> list[LogEvent]:
         if BOT_LOG_MARKER in text and self.state != "frames":
             # The bot's own record: it (and a traceback under it) is dropped when emitted.
             out = self._emit()
             self.pending = LogEvent(message="", fields={_OWN: True})
+            self.head, self.tail = raw, []
             return out
-        if text.startswith(_TRACEBACK_START):
+        kept = len(self.tail) < MAX_CARRY_LINES
+        if kept:
+            self.tail.append(raw)
+        if text.startswith(_TRACEBACK_START) or (
+            text[:1] == " " and text.lstrip(" ").startswith(_GROUP_START) and self.state == "none"
+        ):
             self._start_traceback(raw)
             self.block.extend([*self.held, text])
             self.held, self.state = [], "frames"
@@ -392,15 +624,16 @@ class _Folder:
             return []
         if self.state == "after" and self._in_tail(text):
             return []
+        if kept:
+            self.tail.pop()  # not part of the open record after all
         if not text.strip():
             return []
-        out = self._emit() if (self.pending is not None or self.block) else []
-        self.pending = _from_line(text, raw, self.header)
-        return out
+        return self._record(text, raw)
 
     def _start_traceback(self, raw: RawLine) -> None:
         if self.state == "none" and self.pending is None:
             # A traceback on its own: the event is the traceback (message from its last line).
+            self.head = None
             self.pending = LogEvent(
                 message="", level="error", timestamp=raw.timestamp, line_number=raw.number
             )
@@ -429,7 +662,21 @@ class _Folder:
         return False
 
     def close(self) -> list[LogEvent]:
+        """The record still open (the input ended)."""
         return self._emit()
+
+    def carry(self) -> tuple[list[LogEvent], list[RawLine]]:
+        """End of a scan: (the events now complete, the raw lines of a traceback cut short).
+
+        A record whose traceback has not reached its exception line yet is handed back as raw lines
+        for the next scan to feed first (the rest is most likely still being written); any other open
+        record is complete enough and is emitted.
+        """
+        if self.state != "frames":
+            return self.close(), []
+        lines = [self.head, *self.tail] if self.head is not None and self.pending is not None else self.tail
+        self.pending, self.block, self.held, self.state, self.head, self.tail = None, [], [], "none", None, []
+        return [], lines
 
 
 def _finish(event: LogEvent | None, block: list[str]) -> None:

@@ -1,21 +1,25 @@
-"""The pure middle of a scan: raw lines → events → redacted → templates → anomalies.
+"""The pure middle of a scan: raw lines → events → redacted → templates → anomalies, streamed.
 
-`analyze` is what both `agent scan --once` and the scheduled scan call; it does no I/O.
+`Scanner` is what both `agent scan --once` and the scheduled scan use: feed it chunks of lines as a
+source returns them, then `finish()`. It keeps only what detection needs (the open record of the
+traceback folder, the miner's groups, the detectors' per-key counters), so memory does not grow with
+the size of the source, and a traceback split across two chunks is still one event. It does no I/O.
+`analyze` is the one-call form for a list of lines.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitoring.detect import Anomaly, DetectorState, Thresholds, detect
-from monitoring.events import LogEvent, RawLine, parse_lines
+from monitoring.detect import Anomaly, Detector, DetectorState, Thresholds
+from monitoring.events import LineFolder, LogEvent, RawLine
 from monitoring.headers import HeaderFormat
 from monitoring.redact import redact
 from monitoring.templates import TemplateMiner
 
-__all__ = ["Analysis", "analyze", "redact_event"]
+__all__ = ["Analysis", "Scanner", "analyze", "redact_event"]
 
 
 @dataclass(frozen=True)
@@ -27,11 +31,101 @@ class Analysis:
 
 
 def redact_event(event: LogEvent) -> LogEvent:
-    """The event with secrets masked in its message and traceback (in place, returned)."""
+    """The event with secrets masked in its message and traceback (in place, returned).
+
+    `redact` selects the rules a text can match with one keyword pass first (monitoring/redact.py),
+    so most lines cost one regex; a second prefilter here would have to know every rule's trigger.
+    """
     event.message = redact(event.message)
     if event.traceback:
         event.traceback = redact(event.traceback)
     return event
+
+
+class Scanner:
+    """One scan as a stream: `feed` chunks of lines, then `finish` (or `suspend` to continue later)."""
+
+    def __init__(
+        self,
+        thresholds: Thresholds,
+        state: DetectorState,
+        *,
+        now: datetime,
+        header: HeaderFormat | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.state = state
+        self.folder = LineFolder(header)
+        self.miner = TemplateMiner()
+        self.detector = Detector(thresholds, state, now=now)
+        self.events = 0
+        self.progress = progress
+        carried = [_raw_from_json(line) for line in state.carry]
+        state.carry = []
+        if carried:
+            self.feed(carried)
+
+    def feed(self, lines: Iterable[RawLine]) -> None:
+        """Parse, redact, mine and observe every event these lines complete."""
+        feed = self.folder.feed
+        handle = self._event
+        for raw in lines:
+            for event in feed(raw):
+                handle(event)
+
+    def _event(self, event: LogEvent) -> None:
+        redact_event(event)
+        route = self.detector.route_of(event)
+        if route:
+            # A request is counted by its route (`GET /api/orders/<*>`), never by its template:
+            # the miner would spend its time on lines whose template nothing reads.
+            self.detector.observe(event, 0, "", route)
+        else:
+            group = self.miner.add(event.message)
+            self.detector.observe(event, group.id, group.template)
+        self.events += 1
+        if self.progress is not None and self.events % 100_000 == 0:
+            self.progress(self.events)
+
+    def _template_of(self, group: Hashable) -> str:
+        if isinstance(group, int):
+            found = self.miner.resolve(group)
+            if found is not None:
+                return found.template
+        return self.detector.template_seen(group)
+
+    def finish(self) -> list[Anomaly]:
+        """The anomalies of everything fed; the record still open counts as complete."""
+        for event in self.folder.close():
+            self._event(event)
+        return self.detector.finish(self._template_of)
+
+    def suspend(self) -> list[Anomaly]:
+        """Like `finish`, but a traceback cut short is kept in the state for the next scan.
+
+        A scheduled scan ends wherever the source's newest line is; the next lines may continue a
+        traceback, so that record waits (its raw lines are stored with the detector state).
+        """
+        complete, carry = self.folder.carry()
+        for event in complete:
+            self._event(event)
+        anomalies = self.detector.finish(self._template_of)
+        self.state.carry = [
+            {"text": raw.text, "number": raw.number, "level": raw.level}
+            | ({"timestamp": raw.timestamp.isoformat()} if raw.timestamp else {})
+            for raw in carry
+        ]
+        return anomalies
+
+
+def _raw_from_json(data: dict[str, object]) -> RawLine:
+    stamp = data.get("timestamp")
+    return RawLine(
+        text=str(data.get("text", "")),
+        number=int(data.get("number", 0) or 0),  # type: ignore[call-overload]
+        timestamp=datetime.fromisoformat(stamp) if isinstance(stamp, str) else None,
+        level=str(data.get("level", "")),
+    )
 
 
 def analyze(
@@ -45,18 +139,9 @@ def analyze(
 ) -> Analysis:
     """Parse, redact, mine templates and detect; `state` is updated for the next scan.
 
-    `progress`, when given, is called with the number of events read so far every 10,000 events.
+    `progress`, when given, is called with the number of events read so far every 100,000 events.
     """
-    miner = TemplateMiner()
-    pending: list[tuple[LogEvent, int]] = []
-    for event in parse_lines(lines, header):
-        redact_event(event)
-        pending.append((event, miner.add(event.message).id))
-        if progress is not None and len(pending) % 10_000 == 0:
-            progress(len(pending))
-    # Groups merge as evidence accumulates: resolve each event's group at the end.
-    pairs: list[tuple[LogEvent, str]] = []
-    for event, group_id in pending:
-        group = miner.resolve(group_id)
-        pairs.append((event, group.template if group is not None else event.message))
-    return Analysis(detect(pairs, thresholds, state, now=now), len(pending))
+    scanner = Scanner(thresholds, state, now=now, header=header, progress=progress)
+    scanner.feed(lines)
+    anomalies = scanner.finish()
+    return Analysis(anomalies, scanner.events)

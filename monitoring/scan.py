@@ -27,7 +27,7 @@ from core.store.models import utcnow
 from monitoring.detect import Anomaly, DetectorState
 from monitoring.events import RawLine, looks_like_known_shape
 from monitoring.headers import HeaderFormat, detect_header
-from monitoring.pipeline import analyze
+from monitoring.pipeline import Scanner
 from monitoring.sources import LogSource, SourceError, SourceRateLimited, open_source
 
 __all__ = ["BATCH_LINES", "ScanReport", "open_service_source", "record_alerts", "run_scan", "scan_once"]
@@ -87,6 +87,7 @@ def scan_once(
     log_format: str = "",
     now: datetime | None = None,
     progress: Progress | None = None,
+    batch_lines: int = BATCH_LINES,
 ) -> list[Anomaly]:
     """Read `source` from its start and return the anomalies; nothing is stored or posted.
 
@@ -94,14 +95,18 @@ def scan_once(
     than the ones `monitoring.events` knows are split with a detected Loghub-style header.
     """
     now = now or utcnow()
-    lines: list[RawLine] = []
-    for batch, _ in _batches(source, {}, BATCH_LINES):
-        lines.extend(batch)
+    scanner: Scanner | None = None
+    read = 0
+    # Streamed: one chunk in memory at a time; the scanner keeps only what detection needs.
+    for batch, _ in _batches(source, {}, batch_lines):
+        if scanner is None:
+            header = HeaderFormat.compile(log_format) if log_format else _auto_header(batch)
+            scanner = Scanner(thresholds, DetectorState(), now=now, header=header)
+        scanner.feed(batch)
+        read += len(batch)
         if progress is not None:
-            progress(f"read {len(lines):,} lines from {source.spec}")
-    header = HeaderFormat.compile(log_format) if log_format else _auto_header(lines)
-    analysis = analyze(lines, thresholds, DetectorState(), now=now, header=header)
-    return analysis.anomalies
+            progress(f"read {read:,} lines from {source.spec}")
+    return scanner.finish() if scanner is not None else []
 
 
 def _auto_header(lines: list[RawLine]) -> HeaderFormat | None:
@@ -121,6 +126,7 @@ def run_scan(
     client: httpx.Client | None = None,
     now: Callable[[], datetime] = utcnow,
     force: bool = False,
+    batch_lines: int = BATCH_LINES,
 ) -> ScanReport:
     """Scan `service` from its stored cursor; see the module docstring. Never raises SourceError."""
     report = ScanReport(service=service.name)
@@ -140,29 +146,37 @@ def run_scan(
     http = client or httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0))
     try:
         source = open_service_source(settings, service, http)
-        for lines, after in _batches(source, position, BATCH_LINES):
-            analysis = analyze(
-                lines, service.thresholds, state, now=now(), header=header or _auto_header(lines)
-            )
-            report.events += analysis.events
-            report.anomalies.extend(analysis.anomalies)
-            # Incidents, cursor and detector state move together: a crash re-reads, never skips.
-            with sessions.begin() as session:
-                for anomaly in analysis.anomalies:
-                    report.changes.append(
-                        upsert_incident(
-                            session,
-                            service.name,
-                            anomaly,
-                            source=service.source,
-                            now=now(),
-                            cooldown_seconds=service.thresholds.cooldown_seconds,
-                        )
-                    )
-                row = get_cursor(session, service.name, service.source)
-                record_success(session, row, {"position": after, "detector": state.to_json()}, now())
+        scanner: Scanner | None = None
+        after = position
+        # All batches of one scan stream through one scanner (bounded memory; a traceback across
+        # two batches is one event); the record still open at the end waits in the state.
+        for lines, cursor in _batches(source, position, batch_lines):
+            after = cursor
+            if scanner is None:
+                scanner = Scanner(service.thresholds, state, now=now(), header=header or _auto_header(lines))
+            scanner.feed(lines)
             if progress is not None:
-                progress(f"{service.name}: {report.events:,} events read, {len(report.anomalies)} anomalies")
+                progress(f"{service.name}: {scanner.events:,} events read")
+        anomalies = scanner.suspend() if scanner is not None else []
+        report.events = scanner.events if scanner is not None else 0
+        report.anomalies.extend(anomalies)
+        # Incidents, cursor and detector state move together: a crash re-reads, never skips.
+        with sessions.begin() as session:
+            for anomaly in anomalies:
+                report.changes.append(
+                    upsert_incident(
+                        session,
+                        service.name,
+                        anomaly,
+                        source=service.source,
+                        now=now(),
+                        cooldown_seconds=service.thresholds.cooldown_seconds,
+                    )
+                )
+            row = get_cursor(session, service.name, service.source)
+            record_success(session, row, {"position": after, "detector": state.to_json()}, now())
+        if progress is not None:
+            progress(f"{service.name}: {report.events:,} events read, {len(report.anomalies)} anomalies")
     except SourceError as exc:
         report.error = str(exc)
         log.warning("scan of %s failed: %s", service.name, exc)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import ConfigError, Settings, load_settings
-from core.store.db import make_engine, make_session_factory
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["CliContext", "cli_context"]
 
@@ -19,12 +21,17 @@ __all__ = ["CliContext", "cli_context"]
 class CliContext:
     settings: Settings
 
+    # The database layer is imported on first use: `agent scan --once` never touches it.
     @cached_property
     def engine(self) -> Engine:
+        from core.store.db import make_engine
+
         return make_engine(self.settings.database_url)
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
+        from core.store.db import make_session_factory
+
         return make_session_factory(self.engine)
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli.context import CliContext, cli_context
-from core.settings import ServiceSettings, UnknownService
+if TYPE_CHECKING:
+    from bot.cli.context import CliContext
+    from core.settings import ServiceSettings
 
 __all__ = ["scan"]
 
@@ -33,6 +35,9 @@ def scan(
 ) -> None:
     """Scan logs for anomalies now (without --once: from the stored cursors, recording incidents)."""
     from rich.console import Console
+
+    from bot.cli.context import cli_context
+    from core.settings import UnknownService
 
     context = cli_context(ctx)
     console = Console(stderr=True)
@@ -66,6 +71,7 @@ def _scan_once(
 ) -> None:
     import httpx
 
+    from core.settings import ServiceSettings
     from monitoring.scan import open_service_source, scan_once
     from monitoring.sources import SourceError
 

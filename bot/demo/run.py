@@ -204,6 +204,9 @@ approvers = ["{APPROVER}"]
 validation_command = "{sample.validation_command}"
 python = "{sample.interpreter}"
 
+[services.thresholds]
+slow_templates = {{ "slow query" = 2000 }}   # the stock query's explicit limit (ms)
+
 [services.railway]
 endpoint = "{target.endpoint}"
 project_id = "{target.project_id}"

@@ -104,12 +104,18 @@ class FileSource:
         if pieces and pieces[-1] == b"":
             pieces.pop()
         more = len(pieces) > limit or len(data) == _CHUNK
-        pieces = pieces[:limit]
-        out: list[RawLine] = []
-        consumed = 0
-        for piece in pieces:
-            consumed += len(piece) + 1
-            line += 1
-            out.append(RawLine(_decode(piece.rstrip(b"\r")), number=line))
-        consumed = min(consumed, end)
-        return out, offset + consumed, line, more
+        if len(pieces) > limit:
+            pieces = pieces[:limit]
+            consumed = min(sum(map(len, pieces)) + len(pieces), end)
+        else:
+            consumed = end
+        # One decode for the whole chunk (a newline never sits inside a UTF-8 sequence), then split:
+        # per-line decoding was a tenth of a scan's time.
+        texts = _decode(data[:consumed]).split("\n") if consumed else []
+        if texts and texts[-1] == "" and consumed and data[consumed - 1 : consumed] == b"\n":
+            texts.pop()
+        out = [
+            RawLine(text[:-1] if text[-1:] == "\r" else text, number)
+            for number, text in enumerate(texts, line + 1)
+        ]
+        return out, offset + consumed, line + len(out), more

@@ -286,6 +286,9 @@ def span_line(
         record |= {
             "level": "warning",
             "message": f"{where} slower than usual: took {took / 1000:.2f}s, usually {usual / 1000:.2f}s",
+            # The limit this span broke, judged against its own history here: the detectors treat it
+            # as an explicit limit (they see only the slow spans' durations, not the usual ones).
+            "limit_ms": round(max(rule.factor * usual, rule.min_ms), 1),
         }
     else:
         record |= {"level": "info", "message": f"{kind} span {name} {fields['status_code'].lower()}"}

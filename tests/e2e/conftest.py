@@ -269,6 +269,9 @@ validation_command = {q(f"{sys.executable} -m pytest -q")}
 python = {q(sys.executable)}
 validation_timeout_seconds = "2m"
 
+[services.thresholds]
+slow_templates = {{ "slow query" = 2000 }}
+
 [services.railway]
 project_id = "p-1"
 environment_id = "e-1"

@@ -56,8 +56,8 @@ def test_new_error_only_after_the_baseline() -> None:
     assert [] == detect([pair], T, old, now=NOW)
 
 
-def test_performance_slow_and_truncated() -> None:
-    """Slow operations over slow_ms and repeated truncation warnings are performance anomalies."""
+def test_truncation_and_explicit_limits_are_performance() -> None:
+    """Repeated truncation warnings, and a duration over its template's explicit limit, are performance."""
     pairs = [
         (LogEvent("request took 2500ms", "info", timestamp=NOW), "request took <*>"),
         (LogEvent("request took 20ms", "info", timestamp=NOW), "request took <*>"),
@@ -70,8 +70,25 @@ def test_performance_slow_and_truncated() -> None:
             "Response truncated at <*> tokens",
         ),
     ]
-    found = detect(pairs, T, DetectorState(started_at=NOW), now=NOW)
+    limited = DetectorThresholds(slow_templates={"request took": 2000})
+    found = detect(pairs, limited, DetectorState(started_at=NOW), now=NOW)
     assert [("performance", 1), ("performance", 2)] == sorted((a.kind, a.count) for a in found)
+    # Without a limit a single long duration is no incident: slowness is judged against history.
+    assert [2] == [a.count for a in detect(pairs, T, DetectorState(started_at=NOW), now=NOW)]
+
+
+def test_a_shift_in_typical_duration_is_performance() -> None:
+    """An operation at ~100 ms that runs at ~500 ms five times in a row is slow; one outlier is not."""
+
+    def took(ms: float, second: int) -> tuple[LogEvent, str]:
+        stamp = NOW + timedelta(seconds=second)
+        return LogEvent(f"query took {ms}ms", "info", timestamp=stamp), "query took <*>"
+
+    history = [took(90 + (i % 5) * 5, i) for i in range(40)]
+    outlier = [*history, took(900, 41), *(took(100, 42 + i) for i in range(4))]
+    assert [] == detect(outlier, T, DetectorState(), now=NOW)
+    shifted = [*history, *(took(500, 41 + i) for i in range(5))]
+    assert [("performance", 5)] == [(a.kind, a.count) for a in detect(shifted, T, DetectorState(), now=NOW)]
 
 
 def test_duration_parsing() -> None:
@@ -82,12 +99,27 @@ def test_duration_parsing() -> None:
 
 
 def test_unusual_rate_against_own_baseline() -> None:
-    """A template fifteen times its usual rate is unusual; at its usual rate it is not."""
-    state = DetectorState(started_at=NOW - timedelta(days=1))
-    usual = [(LogEvent("duplicate event, retrying", timestamp=NOW), "duplicate event, retrying")]
-    assert [] == detect(usual, T, state, now=NOW)
-    burst = usual * 20
-    assert ["unusual"] == [a.kind for a in detect(burst, T, state, now=NOW)]
+    """A warning at 30 a minute for 3 minutes, against its usual one a minute, is unusual; info never is."""
+
+    def minute(level: str, start: int, per_minute: int, minutes: int) -> list[tuple[LogEvent, str]]:
+        return [
+            (
+                LogEvent(
+                    "duplicate event, retrying",
+                    level,
+                    timestamp=NOW + timedelta(seconds=start * 60 + i * 60 / per_minute),
+                ),
+                "duplicate event, retrying",
+            )
+            for i in range(per_minute * minutes)
+        ]
+
+    usual = minute("warning", 0, 1, 40)
+    assert [] == detect(usual, T, DetectorState(), now=NOW)
+    burst = usual + minute("warning", 40, 30, 3)
+    assert ["unusual"] == [a.kind for a in detect(burst, T, DetectorState(), now=NOW)]
+    info = minute("info", 0, 1, 40) + minute("info", 40, 30, 3)
+    assert [] == detect(info, T, DetectorState(), now=NOW)
 
 
 def test_fingerprint_ignores_values_and_line_numbers() -> None:

@@ -1,0 +1,88 @@
+"""The scan masks every secret redaction knows; parsing of the shapes the scanner meets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitoring.events import RawLine, parse_lines
+from monitoring.pipeline import redact_event
+from tests.monitoring.test_redact import SAMPLES
+
+
+@pytest.mark.parametrize(("text", "secret"), SAMPLES)
+def test_the_scan_masks_every_known_secret(text: str, secret: str) -> None:
+    """Every sample of the redaction tests is masked on the scan's path, in message and traceback."""
+    event = next(iter(_parse(text)))
+    event.traceback = f"Traceback (most recent call last):\nValueError: {text}"
+    redacted = redact_event(event)
+    assert secret not in redacted.message
+    assert secret not in redacted.traceback
+
+
+def _parse(*lines: str) -> list:  # type: ignore[type-arg]
+    return list(parse_lines(RawLine(text, number) for number, text in enumerate(lines, 1)))
+
+
+def test_exception_group_traceback_names_the_inner_exception() -> None:
+    """uvicorn's exception-group traceback folds into its line; the type is the leaf exception."""
+    [event] = _parse(
+        "ERROR:    Exception in ASGI application",
+        "  + Exception Group Traceback (most recent call last):",
+        '  |   File "/usr/lib/python3.12/site-packages/anyio/_backends/_asyncio.py", line 767, in __aexit__',
+        "  |     raise BaseExceptionGroup(",
+        "  | ExceptionGroup: unhandled errors in a TaskGroup (1 sub-exception)",
+        "  +-+---------------- 1 ----------------",
+        "    | Traceback (most recent call last):",
+        '    |   File "/app/api/stats.py", line 17, in average',
+        "    |     return total / count",
+        "    | ZeroDivisionError: division by zero",
+        "    +------------------------------------",
+    )
+    assert ("error", "ZeroDivisionError", "Exception in ASGI application") == (
+        event.level,
+        event.exception_type,
+        event.message,
+    )
+    assert [("/app/api/stats.py", "average")] == [(f.file, f.function) for f in event.frames]
+
+
+def test_uvicorn_access_lines_take_the_time_of_the_line_before() -> None:
+    """A uvicorn access line has no time: it gets the last one seen, and its route and status."""
+    app, access = _parse(
+        "2026-10-20 02:30:01,500 INFO app.web: ready",
+        'INFO:     10.0.0.7:51234 - "GET /api/orders/42?x=1 HTTP/1.1" 404 Not Found',
+    )
+    assert app.timestamp == access.timestamp
+    assert ("warning", "GET", "/api/orders/42?x=1", 404) == (
+        access.level,
+        access.fields["method"],
+        access.fields["path"],
+        access.fields["status"],
+    )
+
+
+RECORD = json.dumps(
+    {
+        "event": "payment provider timeout for order 4242",
+        "level": "error",
+        "logger": "app.payments",
+        "timestamp": "2026-10-20T02:30:01.000Z",
+        "exception": "Traceback (most recent call last):\n"
+        '  File "/app/payments/client.py", line 66, in charge\n'
+        "    resp.raise_for_status()\n"
+        "httpx.ReadTimeout: timed out",
+    }
+)
+
+
+@given(st.integers(min_value=1, max_value=len(RECORD)))
+def test_json_cut_anywhere_is_one_event(cut: int) -> None:
+    """A structlog line cut at any byte is one event; once its level is in, it is an error."""
+    [event] = _parse(RECORD[:cut])
+    if cut > RECORD.index('"logger"'):
+        assert ("error", "app.payments"[: len(event.logger)]) == (event.level, event.logger)
+        assert event.message.startswith("payment provider timeout")

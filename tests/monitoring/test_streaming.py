@@ -1,0 +1,98 @@
+"""Streaming: a scan in small chunks finds what one pass finds; a traceback across chunks is one event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from itertools import pairwise
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.settings import DetectorThresholds, ServiceSettings, Settings
+from monitoring.detect import DetectorState
+from monitoring.events import RawLine
+from monitoring.pipeline import Scanner, analyze
+from monitoring.scan import run_scan, scan_once
+from monitoring.sources.file import FileSource
+from tests.monitoring.service_logs import service_log
+
+NOW = datetime(2026, 10, 21, tzinfo=UTC)
+T = DetectorThresholds()
+# Tracebacks in every shape (plain, exception group), a truncated-JSON burst is in the json log.
+LINES, _ = service_log("mixed", minutes=77, incidents=(1, 2, 3))
+RAW = [RawLine(text, number) for number, text in enumerate(LINES, 1)]
+WHOLE = [a.as_json() for a in analyze(RAW, T, DetectorState(), now=NOW).anomalies]
+
+
+def test_the_fixture_holds_the_incidents() -> None:
+    """The log used below does hold incidents (the equivalence is not between two empty lists)."""
+    assert {"KeyError", "ZeroDivisionError"} <= {a["exception_type"] for a in WHOLE}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(min_value=0, max_value=len(RAW)), max_size=40))
+def test_chunked_feed_equals_one_pass(cuts: list[int]) -> None:
+    """Feeding the same lines in chunks cut anywhere (mid-traceback too) gives the same anomalies."""
+    scanner = Scanner(T, DetectorState(), now=NOW)
+    bounds = [0, *sorted(cuts), len(RAW)]
+    for start, end in pairwise(bounds):
+        scanner.feed(RAW[start:end])
+    assert WHOLE == [a.as_json() for a in scanner.finish()]
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=1, max_value=400))
+def test_file_scan_in_small_batches_equals_one_batch(tmp_path_factory: object, batch: int) -> None:
+    """`scan --once` reading a file `batch` lines at a time gives what one big read gives."""
+    path = Path(str(tmp_path_factory.mktemp("log"))) / "app.log"  # type: ignore[attr-defined]
+    lines, _ = service_log("json", minutes=72, incidents=(1, 3))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    one = [a.as_json() for a in scan_once(FileSource(path), T, now=NOW)]
+    many = [a.as_json() for a in scan_once(FileSource(path), T, now=NOW, batch_lines=batch)]
+    assert one
+    assert one == many
+
+
+HEAD = """2026-10-20 02:30:00,000 INFO app.web: started
+2026-10-20 02:30:01,000 ERROR app.orders: lookup failed for order 42
+Traceback (most recent call last):
+  File "/app/api/orders.py", line 41, in get_order
+"""
+TAIL = """    return ORDERS[order_id]['owner']
+KeyError: 'owner'
+2026-10-20 02:30:02,000 INFO app.web: next
+"""
+
+
+def test_traceback_across_two_scheduled_scans_is_one_event(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    """A traceback whose second half is written after a scan is folded whole by the next scan."""
+    log = tmp_path / "app.log"
+    log.write_text(HEAD)
+    service = ServiceSettings(
+        name="api", source=f"file:{log}", repo=str(tmp_path), thresholds=DetectorThresholds(error_repeat=1)
+    )
+    settings_ = Settings(config_path=None, data_dir=tmp_path, services=(service,))
+    first = run_scan(settings_, sessions, service, now=lambda: NOW)
+    with log.open("a") as handle:
+        handle.write(TAIL)
+    second = run_scan(settings_, sessions, service, now=lambda: NOW)
+    assert ([], 1) == (first.anomalies, first.events)
+    [anomaly] = second.anomalies
+    assert ("KeyError", "lookup failed for order 42", [2]) == (
+        anomaly.exception_type,
+        anomaly.samples[0],
+        list(anomaly.line_numbers),
+    )
+    assert [("/app/api/orders.py", "get_order")] == [(f.file, f.function) for f in anomaly.frames]
+
+
+def test_traceback_split_between_two_source_reads_is_one_event(tmp_path: Path) -> None:
+    """Within one scan, a traceback split across two reads of the source is one event (batch of 3 lines)."""
+    log = tmp_path / "app.log"
+    log.write_text(HEAD + TAIL)
+    found = scan_once(FileSource(log), DetectorThresholds(error_repeat=1), now=NOW, batch_lines=3)
+    assert [("error_pattern", "KeyError", 1)] == [(a.kind, a.exception_type, a.count) for a in found]
