@@ -216,6 +216,26 @@ class GitRepo:
                 ) from None
             raise GitError(f"git push to {branch} failed: {output}") from None
 
+    def push_branch(self, sha: str, branch: str) -> None:
+        """Point origin's `branch` (one the bot owns, e.g. fixbot/<fix_id>) at `sha`, forcing it.
+
+        A retried fix is re-applied on a newer base, so its branch may have to move backwards or sideways.
+        """
+        with self._translated(f"push {branch}"):
+            self._repo.git.push("--porcelain", "origin", f"+{sha}:refs/heads/{branch}")
+
+    def fetch_branch(self, branch: str) -> str | None:
+        """Fetch origin's `branch` into refs/remotes/origin/<branch>; its head, or None when it does not exist."""
+        with self._translated(f"ls-remote {branch}"):
+            listed = self._repo.git.ls_remote("origin", f"refs/heads/{branch}")
+        if not listed.strip():
+            return None
+        with self._translated(f"fetch {branch}"):
+            self._repo.git(c=_NO_AUTO_MAINTENANCE).fetch(
+                "-q", "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
+            )
+        return str(listed.split()[0])
+
     def find_commit_with_trailer(self, ref: str, key: str, value: str, *, max_count: int = 200) -> str | None:
         """The newest commit reachable from `ref` whose trailer `key` equals `value`, or None."""
         with self._translated(f"log {ref}"):

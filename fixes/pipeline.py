@@ -44,6 +44,8 @@ from core.store.models import Proposal
 from core.store.proposals import get_proposal
 from fixes import breaker
 from fixes.backup import Backup, load_backup, restore, take_backup
+from fixes.delivery import pull_request as delivery
+from fixes.delivery.errors import DeliveryError
 from fixes.edits import AppliedEdits, Edit, apply_edits, content_hash
 from fixes.errors import EditError, FixError, GitError, PolicyViolation, PushRejected
 from fixes.git_ops import GitRepo, Identity, scrub
@@ -410,9 +412,9 @@ def _push_with_retries(
     retries = run.settings.apply.push_retries
     for number in range(retries + 1):
         sha, result = attempt()
-        run.progress(f"pushing {sha[:12]} to {run.service.branch}")
+        run.progress(f"pushing {sha[:12]} to {delivery.push_target(run.service, run.fix_id)}")
         try:
-            repo.push(sha, run.service.branch)
+            delivery.push(repo, sha, run.service, run.fix_id)  # push mode, or fixbot/<fix_id> (PR mode)
         except PushRejected:
             run.progress(
                 f"push rejected: {run.service.branch} moved (attempt {number + 1} of {retries + 1}); "
@@ -545,8 +547,13 @@ def run_apply(
                 )
             run.repo = repo = _open_repo(run)
             sha, result = _push_with_retries(run, lambda: _attempt_apply(run, repo, option, approved), repo)
+            # Delivery hook: in pull-request mode, open (or reuse) the fix's PR; None in push mode.
+            pull = delivery.open_for_fix(settings, sessions, service, fix_id, sha, validation_output=result.output)
         except _StepFailed as failure:
             return _record_failure(run, failure, ProposalStatus.APPLYING, ProposalStatus.FAILED)
+        except DeliveryError as exc:
+            reason = f"{delivery.branch_name(fix_id)} was pushed, but no pull request was opened: {exc}"
+            return _record_failure(run, _StepFailed(Step.PUSH, reason), ProposalStatus.APPLYING, ProposalStatus.FAILED)
         except Exception as exc:
             log.exception("apply of %s failed unexpectedly", fix_id)
             unexpected = _StepFailed(
@@ -560,16 +567,18 @@ def run_apply(
             transition(
                 session,
                 fix_id,
-                ProposalStatus.PUSHED,
+                ProposalStatus.PR_OPEN if pull else ProposalStatus.PUSHED,
                 actor="pipeline",
                 expected=[ProposalStatus.APPLYING],
                 evidence={
                     "commit_sha": sha,
                     "base_commit": run.base,
                     "backup": str(run.backup.location if run.backup else ""),
+                    **({"pull_request": pull.url or pull.number} if pull else {}),
                 },
                 values={
-                    "commit_sha": sha,
+                    # PR mode: commit_sha becomes the merge commit once merged (the deploy watch's key).
+                    "commit_sha": "" if pull else sha,
                     "base_commit": run.base,
                     "validation_status": "passed",
                     "validation_output": output,
@@ -578,11 +587,18 @@ def run_apply(
                 },
             )
             delete_journal(session, fix_id)
+            if pull:
+                delivery.store(session, fix_id, service.name, pull)
             breaker.record_apply_result(
                 session, service.name, ok=True, fix_id=fix_id, threshold=settings.apply.breaker_threshold
             )
         run.step_done(Step.RECORD)
         _housekeeping(run)
+    if pull:
+        verb = "reused" if pull.reused else "opened"
+        message = f"{fix_id}: pull request #{pull.number} {verb} ({pull.url}) for {sha[:12]} into {service.branch}"
+        say(message)
+        return ApplyReport(fix_id, True, ProposalStatus.PR_OPEN.value, commit_sha=sha, output=output, message=message)
     message = f"{fix_id} pushed to {service.branch} as {sha[:12]}"
     say(message)
     return ApplyReport(
@@ -818,11 +834,15 @@ def _reconcile_one(
         head = repo.fetch(service.branch)
         trailer = "Reverts-Fix-Id" if reverting else "Fix-Id"
         pushed = repo.find_commit_with_trailer(f"refs/remotes/origin/{service.branch}", trailer, fix_id)
+        # Delivery hook: in PR mode the commit is on fixbot/<fix_id> until its pull request is merged.
+        branch_head = None if pushed or reverting else delivery.pushed_fix_branch(repo, service, fix_id)
         repo.reset_hard(head)
         run.repo, run.base = repo, head
     except GitError as exc:
         say(f"cannot reconcile {fix_id} yet: {exc}")
         return ApplyReport(fix_id, False, status.value, failed_step="reconcile", message=str(exc))
+    if branch_head:
+        return _reconcile_pull_request(run, branch_head, str(journal.get("step", Step.PUSH.value)))
 
     step = str(journal.get("step", Step.PREPARE.value))
     if pushed:
@@ -864,6 +884,37 @@ def _reconcile_one(
     target = ProposalStatus.REVERT_FAILED if reverting else ProposalStatus.FAILED
     report = _record_failure(run, failure, status, target)
     return report
+
+
+def _reconcile_pull_request(run: _Run, head_sha: str, step: str) -> ApplyReport:
+    """The process stopped after pushing fixbot/<fix_id>: open (or find) its pull request now."""
+    try:
+        pull = delivery.open_for_fix(
+            run.settings, run.sessions, run.service, run.fix_id, head_sha, validation_output=""
+        )
+    except DeliveryError as exc:
+        reason = f"interrupted after pushing {delivery.branch_name(run.fix_id)}; no pull request: {exc}"
+        return _record_failure(run, _StepFailed(Step.PUSH, reason), ProposalStatus.APPLYING, ProposalStatus.FAILED)
+    if pull is None:  # not PR mode: pushed_fix_branch found nothing to settle this way
+        raise AssertionError("a fix branch was found for a service in push mode")
+    with run.sessions.begin() as session:
+        transition(
+            session,
+            run.fix_id,
+            ProposalStatus.PR_OPEN,
+            actor="reconcile",
+            expected=[ProposalStatus.APPLYING],
+            evidence={"commit_sha": head_sha, "interrupted_after": step, "pull_request": pull.url},
+            values={"validation_status": "passed", "failed_step": "", "failure_reason": ""},
+        )
+        delete_journal(session, run.fix_id)
+        delivery.store(session, run.fix_id, run.service.name, pull)
+    message = (
+        f"{run.fix_id}: the process stopped after {step}, but {head_sha[:12]} is on "
+        f"{pull.branch}; pull request #{pull.number} {'found' if pull.reused else 'opened'}"
+    )
+    run.progress(message)
+    return ApplyReport(run.fix_id, True, ProposalStatus.PR_OPEN.value, commit_sha=head_sha, message=message)
 
 
 def _settle(sessions: sessionmaker[Session], fix_id: str, _: None, reason: str) -> ApplyReport:
