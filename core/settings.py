@@ -126,9 +126,7 @@ class PullRequestSettings(_Section):
     """
 
     api_url: str = Field("https://api.github.com", json_schema_extra={"example": '"https://api.github.com"'})
-    repository: str = Field(
-        "", pattern=r"^$|^[\w.-]+/[\w.-]+$", json_schema_extra={"example": '"acme/api"'}
-    )
+    repository: str = Field("", pattern=r"^$|^[\w.-]+/[\w.-]+$", json_schema_extra={"example": '"acme/api"'})
     draft: bool = Field(False, json_schema_extra={"example": "false"})
     labels: tuple[str, ...] = Field(("fixbot",), json_schema_extra={"example": '["fixbot"]'})
     poll_seconds: Duration = Field(60, ge=5, json_schema_extra={"example": '"1m"'})

@@ -225,16 +225,16 @@ class GitRepo:
             self._repo.git.push("--porcelain", "origin", f"+{sha}:refs/heads/{branch}")
 
     def fetch_branch(self, branch: str) -> str | None:
-        """Fetch origin's `branch` into refs/remotes/origin/<branch>; its head, or None when it does not exist."""
+        """Fetch origin's `branch` into refs/remotes/origin/<branch>; its head, or None if there is none."""
         with self._translated(f"ls-remote {branch}"):
-            listed = self._repo.git.ls_remote("origin", f"refs/heads/{branch}")
+            listed = str(self._repo.git.ls_remote("origin", f"refs/heads/{branch}"))
         if not listed.strip():
             return None
         with self._translated(f"fetch {branch}"):
             self._repo.git(c=_NO_AUTO_MAINTENANCE).fetch(
                 "-q", "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
             )
-        return str(listed.split()[0])
+        return str(listed.split(maxsplit=1)[0])
 
     def find_commit_with_trailer(self, ref: str, key: str, value: str, *, max_count: int = 200) -> str | None:
         """The newest commit reachable from `ref` whose trailer `key` equals `value`, or None."""

@@ -548,12 +548,16 @@ def run_apply(
             run.repo = repo = _open_repo(run)
             sha, result = _push_with_retries(run, lambda: _attempt_apply(run, repo, option, approved), repo)
             # Delivery hook: in pull-request mode, open (or reuse) the fix's PR; None in push mode.
-            pull = delivery.open_for_fix(settings, sessions, service, fix_id, sha, validation_output=result.output)
+            pull = delivery.open_for_fix(
+                settings, sessions, service, fix_id, sha, validation_output=result.output
+            )
         except _StepFailed as failure:
             return _record_failure(run, failure, ProposalStatus.APPLYING, ProposalStatus.FAILED)
         except DeliveryError as exc:
             reason = f"{delivery.branch_name(fix_id)} was pushed, but no pull request was opened: {exc}"
-            return _record_failure(run, _StepFailed(Step.PUSH, reason), ProposalStatus.APPLYING, ProposalStatus.FAILED)
+            return _record_failure(
+                run, _StepFailed(Step.PUSH, reason), ProposalStatus.APPLYING, ProposalStatus.FAILED
+            )
         except Exception as exc:
             log.exception("apply of %s failed unexpectedly", fix_id)
             unexpected = _StepFailed(
@@ -594,16 +598,15 @@ def run_apply(
             )
         run.step_done(Step.RECORD)
         _housekeeping(run)
+    delivered = ProposalStatus.PR_OPEN if pull else ProposalStatus.PUSHED
+    message = f"{fix_id} pushed to {service.branch} as {sha[:12]}"
     if pull:
         verb = "reused" if pull.reused else "opened"
-        message = f"{fix_id}: pull request #{pull.number} {verb} ({pull.url}) for {sha[:12]} into {service.branch}"
-        say(message)
-        return ApplyReport(fix_id, True, ProposalStatus.PR_OPEN.value, commit_sha=sha, output=output, message=message)
-    message = f"{fix_id} pushed to {service.branch} as {sha[:12]}"
+        message = (
+            f"{fix_id}: pull request #{pull.number} {verb} ({pull.url}) for {sha[:12]} into {service.branch}"
+        )
     say(message)
-    return ApplyReport(
-        fix_id, True, ProposalStatus.PUSHED.value, commit_sha=sha, output=output, message=message
-    )
+    return ApplyReport(fix_id, True, delivered.value, commit_sha=sha, output=output, message=message)
 
 
 def read_step(sessions: sessionmaker[Session], fix_id: str) -> str:
@@ -894,7 +897,9 @@ def _reconcile_pull_request(run: _Run, head_sha: str, step: str) -> ApplyReport:
         )
     except DeliveryError as exc:
         reason = f"interrupted after pushing {delivery.branch_name(run.fix_id)}; no pull request: {exc}"
-        return _record_failure(run, _StepFailed(Step.PUSH, reason), ProposalStatus.APPLYING, ProposalStatus.FAILED)
+        return _record_failure(
+            run, _StepFailed(Step.PUSH, reason), ProposalStatus.APPLYING, ProposalStatus.FAILED
+        )
     if pull is None:  # not PR mode: pushed_fix_branch found nothing to settle this way
         raise AssertionError("a fix branch was found for a service in push mode")
     with run.sessions.begin() as session:

@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackClientError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.metrics import BotMetrics
-from bot.operations import ApplyFix, GroupMembers, Operations, RevertFix, ScanService
+from bot.operations import ApplyFix, GroupMembers, MergeFix, Operations, RevertFix, ScanService
 from bot.slack.client import SlackCalls
 from bot.slack.conversation import CommandRunner
 from bot.slack.dedupe import DeliveryLedger, delivery_key
@@ -179,6 +179,7 @@ def build_slack_stack(
     apply_fix: ApplyFix,
     revert_fix: RevertFix,
     scan_service: ScanService,
+    merge_fix: MergeFix | None = None,
     registry: CollectorRegistry | None = None,
     metrics: BotMetrics | None = None,
     breaker: Breaker | None = None,
@@ -207,6 +208,7 @@ def build_slack_stack(
         breaker=breaker if breaker is not None else PipelineBreaker(sessions, settings),
         errors=errors,
         metrics=metrics,
+        merge_fix=merge_fix,
     )
     runner = CommandRunner(
         operations,

@@ -100,11 +100,15 @@ def pr_body(evidence: Evidence) -> str:
             lines.append("- sample line:\n\n" + _fence(e.sample[:_FIELD_LIMIT]))
         parts.append("\n".join(lines))
     if e.validation_status:
-        text = f"### Validation: {e.validation_status}\nCompile, import and the service's tests, run by the bot "
+        text = (
+            f"### Validation: {e.validation_status}\nCompile, import and the service's tests, run by the bot "
+        )
         text += "on this exact commit before it was pushed."
         if e.validation_output:
             tail = "\n".join(e.validation_output.strip().splitlines()[-_OUTPUT_LINES:])
-            text += "\n\n<details><summary>output (last lines)</summary>\n\n" + _fence(tail) + "\n\n</details>"
+            text += (
+                "\n\n<details><summary>output (last lines)</summary>\n\n" + _fence(tail) + "\n\n</details>"
+            )
         parts.append(text)
     if e.regression_proof:
         parts.append(

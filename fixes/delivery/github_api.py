@@ -192,7 +192,10 @@ class GitHubApi:
 
     def check_runs(self, sha: str, *, etag: str = "") -> Fetched:
         return self._pages(
-            self._repo_path(f"/commits/{quote(sha)}/check-runs"), {"per_page": 100}, etag=etag, key="check_runs"
+            self._repo_path(f"/commits/{quote(sha)}/check-runs"),
+            {"per_page": 100},
+            etag=etag,
+            key="check_runs",
         )
 
     def combined_status(self, sha: str, *, etag: str = "") -> Fetched:

@@ -152,7 +152,9 @@ def open_pull(
 
 def store(session: Session, fix_id: str, service: str, opened: OpenedPull) -> PullRequest:
     """Record (or refresh) the pull request of `fix_id`; the caller's transaction."""
-    row = session.scalar(select(PullRequest).where(PullRequest.fix_id == fix_id, PullRequest.kind == opened.kind))
+    row = session.scalar(
+        select(PullRequest).where(PullRequest.fix_id == fix_id, PullRequest.kind == opened.kind)
+    )
     if row is None:
         row = PullRequest(fix_id=fix_id, kind=opened.kind, service=service)
         session.add(row)
