@@ -250,8 +250,11 @@ class GitRepo:
 
     def revert(self, sha: str, message: str, *, identity: Identity) -> str:
         """Commit the inverse of `sha` on HEAD with `message`; `GitError` on conflict (nothing left over)."""
+        # A merge commit (a pull request merged with merge_method "merge") is reverted against its
+        # first parent, the deploy branch it was merged into.
+        mainline = ["-m", "1"] if self._is_merge(sha) else []
         try:
-            self._repo.git.revert("--no-commit", sha)
+            self._repo.git.revert("--no-commit", *mainline, sha)
         except git.GitCommandError as exc:
             output = _output(exc, self._secrets)
             raise GitError(
@@ -272,8 +275,16 @@ class GitRepo:
     def changed_paths(self, sha: str) -> list[str]:
         """Paths a commit touched (relative to the repository root)."""
         with self._translated(f"show {sha[:12]}"):
-            out = self._repo.git.show("--name-only", "--format=", sha)
+            if self._is_merge(sha):  # what the merge brought into its first parent
+                out = self._repo.git.diff("--name-only", f"{sha}^1", sha)
+            else:
+                out = self._repo.git.show("--name-only", "--format=", sha)
         return [line for line in out.splitlines() if line.strip()]
+
+    def _is_merge(self, sha: str) -> bool:
+        with self._translated(f"rev-list {sha[:12]}"):
+            parents = str(self._repo.git.rev_list("--parents", "-n", "1", sha)).split()
+        return len(parents) > 2
 
     def message(self, sha: str) -> str:
         with self._translated(f"log {sha[:12]}"):

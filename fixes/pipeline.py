@@ -407,14 +407,15 @@ def _attempt_apply_with(
 
 
 def _push_with_retries(
-    run: _Run, attempt: Callable[[], tuple[str, ValidationResult]], repo: GitRepo
+    run: _Run, attempt: Callable[[], tuple[str, ValidationResult]], repo: GitRepo, kind: str = "fix"
 ) -> tuple[str, ValidationResult]:
     retries = run.settings.apply.push_retries
     for number in range(retries + 1):
         sha, result = attempt()
-        run.progress(f"pushing {sha[:12]} to {delivery.push_target(run.service, run.fix_id)}")
+        run.progress(f"pushing {sha[:12]} to {delivery.push_target(run.service, run.fix_id, kind)}")
         try:
-            delivery.push(repo, sha, run.service, run.fix_id)  # push mode, or fixbot/<fix_id> (PR mode)
+            # Push mode: the deploy branch. PR mode: fixbot/<fix_id> (or fixbot/revert-<fix_id>).
+            delivery.push(repo, sha, run.service, run.fix_id, kind)
         except PushRejected:
             run.progress(
                 f"push rejected: {run.service.branch} moved (attempt {number + 1} of {retries + 1}); "
@@ -736,10 +737,18 @@ def run_revert(
         try:
             run.repo = repo = _open_repo(run)
             sha, result = _push_with_retries(
-                run, lambda: _attempt_revert(run, repo, commit_sha, approved), repo
+                run, lambda: _attempt_revert(run, repo, commit_sha, approved), repo, "revert"
             )
+            # Delivery hook: in pull-request mode, open (or reuse) the revert's PR; None in push mode.
+            pull = delivery.open_for_revert(settings, sessions, service, fix_id, sha, actor=actor)
         except _StepFailed as failure:
             return _record_failure(run, failure, ProposalStatus.REVERTING, ProposalStatus.REVERT_FAILED)
+        except DeliveryError as exc:
+            reason = (
+                f"{delivery.branch_name(fix_id, 'revert')} was pushed, but no pull request was opened: {exc}"
+            )
+            no_pull = _StepFailed(Step.PUSH, reason)
+            return _record_failure(run, no_pull, ProposalStatus.REVERTING, ProposalStatus.REVERT_FAILED)
         except Exception as exc:
             log.exception("revert of %s failed unexpectedly", fix_id)
             unexpected = _StepFailed(
@@ -750,26 +759,32 @@ def run_revert(
             transition(
                 session,
                 fix_id,
-                ProposalStatus.REVERTED,
+                ProposalStatus.REVERT_PR_OPEN if pull else ProposalStatus.REVERTED,
                 actor=actor,
                 expected=[ProposalStatus.REVERTING],
-                evidence={"revert_commit_sha": sha},
+                evidence={"revert_commit_sha": sha, **({"pull_request": pull.url} if pull else {})},
                 values={
-                    "revert_commit_sha": sha,
-                    "outcome": "reverted",
+                    # PR mode: revert_commit_sha becomes the merge commit once the revert PR is merged.
+                    "revert_commit_sha": "" if pull else sha,
+                    **({} if pull else {"outcome": "reverted"}),
                     "failed_step": "",
                     "failure_reason": "",
                 },
             )
             delete_journal(session, fix_id)
+            if pull:
+                delivery.store(session, fix_id, service.name, pull)
         run.step_done(Step.RECORD)
         _housekeeping(run)
+    reverted = ProposalStatus.REVERT_PR_OPEN if pull else ProposalStatus.REVERTED
     message = f"{fix_id} reverted on {service.branch} by {sha[:12]}"
+    if pull:
+        message = f"{fix_id}: revert pull request #{pull.number} ({pull.url}) for {sha[:12]}"
     say(message)
     return ApplyReport(
         fix_id,
         True,
-        ProposalStatus.REVERTED.value,
+        reverted.value,
         commit_sha=sha,
         output=result.output[-_OUTPUT_LIMIT:],
         message=message,
@@ -838,14 +853,15 @@ def _reconcile_one(
         trailer = "Reverts-Fix-Id" if reverting else "Fix-Id"
         pushed = repo.find_commit_with_trailer(f"refs/remotes/origin/{service.branch}", trailer, fix_id)
         # Delivery hook: in PR mode the commit is on fixbot/<fix_id> until its pull request is merged.
-        branch_head = None if pushed or reverting else delivery.pushed_fix_branch(repo, service, fix_id)
+        kind = "revert" if reverting else "fix"
+        branch_head = None if pushed else delivery.pushed_fix_branch(repo, service, fix_id, kind)
         repo.reset_hard(head)
         run.repo, run.base = repo, head
     except GitError as exc:
         say(f"cannot reconcile {fix_id} yet: {exc}")
         return ApplyReport(fix_id, False, status.value, failed_step="reconcile", message=str(exc))
     if branch_head:
-        return _reconcile_pull_request(run, branch_head, str(journal.get("step", Step.PUSH.value)))
+        return _reconcile_pull_request(run, branch_head, str(journal.get("step", Step.PUSH.value)), kind)
 
     step = str(journal.get("step", Step.PREPARE.value))
     if pushed:
@@ -889,28 +905,33 @@ def _reconcile_one(
     return report
 
 
-def _reconcile_pull_request(run: _Run, head_sha: str, step: str) -> ApplyReport:
-    """The process stopped after pushing fixbot/<fix_id>: open (or find) its pull request now."""
+def _reconcile_pull_request(run: _Run, head_sha: str, step: str, kind: str) -> ApplyReport:
+    """The process stopped after pushing fixbot/[revert-]<fix_id>: open (or find) its pull request now."""
+    reverting = kind == "revert"
+    current = ProposalStatus.REVERTING if reverting else ProposalStatus.APPLYING
+    target = ProposalStatus.REVERT_PR_OPEN if reverting else ProposalStatus.PR_OPEN
+    args = (run.settings, run.sessions, run.service, run.fix_id, head_sha)
     try:
-        pull = delivery.open_for_fix(
-            run.settings, run.sessions, run.service, run.fix_id, head_sha, validation_output=""
-        )
+        if reverting:
+            pull = delivery.open_for_revert(*args, actor="reconcile")
+        else:
+            pull = delivery.open_for_fix(*args, validation_output="")
     except DeliveryError as exc:
-        reason = f"interrupted after pushing {delivery.branch_name(run.fix_id)}; no pull request: {exc}"
-        return _record_failure(
-            run, _StepFailed(Step.PUSH, reason), ProposalStatus.APPLYING, ProposalStatus.FAILED
-        )
+        reason = f"interrupted after pushing {delivery.branch_name(run.fix_id, kind)}; no pull request: {exc}"
+        failed = ProposalStatus.REVERT_FAILED if reverting else ProposalStatus.FAILED
+        return _record_failure(run, _StepFailed(Step.PUSH, reason), current, failed)
     if pull is None:  # not PR mode: pushed_fix_branch found nothing to settle this way
         raise AssertionError("a fix branch was found for a service in push mode")
     with run.sessions.begin() as session:
         transition(
             session,
             run.fix_id,
-            ProposalStatus.PR_OPEN,
+            target,
             actor="reconcile",
-            expected=[ProposalStatus.APPLYING],
+            expected=[current],
             evidence={"commit_sha": head_sha, "interrupted_after": step, "pull_request": pull.url},
-            values={"validation_status": "passed", "failed_step": "", "failure_reason": ""},
+            values={"failed_step": "", "failure_reason": ""}
+            | ({} if reverting else {"validation_status": "passed"}),
         )
         delete_journal(session, run.fix_id)
         delivery.store(session, run.fix_id, run.service.name, pull)
@@ -919,7 +940,7 @@ def _reconcile_pull_request(run: _Run, head_sha: str, step: str) -> ApplyReport:
         f"{pull.branch}; pull request #{pull.number} {'found' if pull.reused else 'opened'}"
     )
     run.progress(message)
-    return ApplyReport(run.fix_id, True, ProposalStatus.PR_OPEN.value, commit_sha=head_sha, message=message)
+    return ApplyReport(run.fix_id, True, target.value, commit_sha=head_sha, message=message)
 
 
 def _settle(sessions: sessionmaker[Session], fix_id: str, _: None, reason: str) -> ApplyReport:

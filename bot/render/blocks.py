@@ -330,7 +330,11 @@ def proposal_message(view: ProposalView, *, bot_mention: str = "@fixbot") -> Mes
         blocks.append(DividerBlock())
         blocks.extend(SectionBlock(text=MarkdownTextObject(text=_alternative_text(o))) for o in alternatives)
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_cut(status_line(view), 2000))]))
-    if view.status == "pr_open" and view.pull_request is not None and view.pull_request.ready_to_merge:
+    if (
+        view.status in {"pr_open", "revert_pr_open"}
+        and view.pull_request
+        and view.pull_request.ready_to_merge
+    ):
         blocks.append(_merge_button(view))
     if view.awaiting_decision:
         blocks.append(_buttons(view))

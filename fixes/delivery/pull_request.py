@@ -23,7 +23,7 @@ from core.settings import ServiceSettings, Settings
 from core.store.models import Incident, Proposal, PullRequest
 from core.store.proposals import get_proposal
 from fixes.delivery.errors import DeliveryError, HostingError, PullAlreadyExists
-from fixes.delivery.evidence import Evidence, pr_body, pr_title, slack_link
+from fixes.delivery.evidence import Evidence, pr_body, pr_title, revert_body, slack_link
 from fixes.delivery.github_api import GitHubApi, repository_from_url
 from fixes.git_ops import GitRepo
 
@@ -35,6 +35,7 @@ __all__ = [
     "github_api",
     "http_client",
     "open_for_fix",
+    "open_for_revert",
     "open_pull",
     "push",
     "push_target",
@@ -208,14 +209,14 @@ def evidence_for(session: Session, fix_id: str, *, validation_output: str) -> Ev
 # Hooks for the apply pipeline (fixes/pipeline.py): each a no-op or the push-mode behaviour otherwise.
 
 
-def push_target(service: ServiceSettings, fix_id: str) -> str:
-    return branch_name(fix_id) if uses_pull_requests(service) else service.branch
+def push_target(service: ServiceSettings, fix_id: str, kind: str = "fix") -> str:
+    return branch_name(fix_id, kind) if uses_pull_requests(service) else service.branch
 
 
-def push(repo: GitRepo, sha: str, service: ServiceSettings, fix_id: str) -> None:
-    """Push mode: fast-forward the deploy branch. PR mode: (re)point fixbot/<fix_id> at `sha`."""
+def push(repo: GitRepo, sha: str, service: ServiceSettings, fix_id: str, kind: str = "fix") -> None:
+    """Push mode: fast-forward the deploy branch. PR mode: (re)point fixbot/[revert-]<fix_id> at `sha`."""
     if uses_pull_requests(service):
-        repo.push_branch(sha, branch_name(fix_id))
+        repo.push_branch(sha, branch_name(fix_id, kind))
     else:
         repo.push(sha, service.branch)
 
@@ -255,11 +256,43 @@ def open_for_fix(
         )
 
 
-def pushed_fix_branch(repo: GitRepo, service: ServiceSettings, fix_id: str) -> str | None:
-    """Reconcile, PR mode: the commit with this fix's `Fix-Id` trailer on fixbot/<fix_id>, or None."""
+def open_for_revert(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    service: ServiceSettings,
+    fix_id: str,
+    head_sha: str,
+    *,
+    actor: str,
+    http: httpx.Client | None = None,
+) -> OpenedPull | None:
+    """After pushing a revert: None in push mode; else the revert's pull request, opened or reused."""
     if not uses_pull_requests(service):
         return None
-    branch = branch_name(fix_id)
+    with sessions() as session:
+        proposal = get_proposal(session, fix_id)
+        summary, commit_sha = proposal.summary, proposal.commit_sha
+        slack_url = slack_link(proposal.slack_channel, proposal.slack_ts)
+    with http_client(http) as client:
+        return open_pull(
+            github_api(settings, service, client),
+            kind="revert",
+            branch=branch_name(fix_id, "revert"),
+            base=service.branch,
+            head_sha=head_sha,
+            title=f"revert: {' '.join(summary.split())[:200]} ({fix_id})",
+            body=revert_body(fix_id=fix_id, commit_sha=commit_sha, approver=actor, slack_url=slack_url),
+            draft=service.pull_request.draft,
+            labels=service.pull_request.labels,
+        )
+
+
+def pushed_fix_branch(repo: GitRepo, service: ServiceSettings, fix_id: str, kind: str = "fix") -> str | None:
+    """Reconcile, PR mode: the commit with the fix's trailer on its fixbot/ branch, or None."""
+    if not uses_pull_requests(service):
+        return None
+    branch = branch_name(fix_id, kind)
     if repo.fetch_branch(branch) is None:
         return None
-    return repo.find_commit_with_trailer(f"refs/remotes/origin/{branch}", "Fix-Id", fix_id)
+    trailer = "Reverts-Fix-Id" if kind == "revert" else "Fix-Id"
+    return repo.find_commit_with_trailer(f"refs/remotes/origin/{branch}", trailer, fix_id)

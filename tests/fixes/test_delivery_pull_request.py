@@ -23,7 +23,7 @@ from fixes.delivery.merge import merge_fix
 from fixes.delivery.pull_request import branch_name, open_for_fix
 from fixes.edits import Edit
 from fixes.git_ops import parse_trailers
-from fixes.pipeline import reconcile_unfinished, run_apply
+from fixes.pipeline import reconcile_unfinished, run_apply, run_revert
 from tests.fakes.github import Failure, FakeGitHub
 from tests.fixes.pr_support import pr_settings
 from tests.fixes.sample import FIX_EDIT, SampleRepo, git
@@ -318,3 +318,35 @@ def test_a_rate_limited_api_pauses_polling_until_retry_after(
 
     assert [fix_id] == [u.fix_id for u in later]
     assert len(github.requests) > seen
+
+
+def test_revert_opens_a_revert_pull_request_that_undoes_a_merge_commit(
+    tmp_path: Path,
+    sample: SampleRepo,
+    lite_sessions: sessionmaker[Session],
+    github: FakeGitHub,
+    http: httpx.Client,
+) -> None:
+    """In PR mode `revert` pushes fixbot/revert-<fix_id> and opens a PR; merging it reverts the fix."""
+    settings = pr_settings(tmp_path / "data", str(sample.remote), github.url, merge_method="merge")
+    fix_id = _opened(sample, settings, lite_sessions)
+    merged = merge_fix(settings, lite_sessions, http, fix_id, actor="U0LOCALOPS")
+    assert merged.ok, merged.message
+    assert 2 == len(git(sample.remote, "rev-list", "--parents", "-n", "1", "main").split()) - 1
+
+    report = run_revert(settings, lite_sessions, fix_id, actor="U0LOCALOPS")
+
+    assert (True, "revert_pr_open") == (report.ok, report.status), report.message
+    assert merged.merge_commit_sha == sample.remote_head()  # the deploy branch waits for the revert PR
+    revert_head = github.head_of(branch_name(fix_id, "revert"))
+    message = git(sample.remote, "log", "-1", "--format=%B", revert_head)
+    assert fix_id == parse_trailers(message)["Reverts-Fix-Id"]
+    assert "fixbot/revert-" + fix_id == github.pulls[2]["head"]["ref"]
+
+    undone = merge_fix(settings, lite_sessions, http, fix_id, actor="U0LOCALOPS")
+
+    assert (True, "reverted") == (undone.ok, undone.status)
+    assert "return 0.0" not in sample.read_remote("calc/ops.py")
+    with lite_sessions() as session:
+        proposal = get_proposal(session, fix_id)
+        assert (undone.merge_commit_sha, "reverted") == (proposal.revert_commit_sha, proposal.outcome)
