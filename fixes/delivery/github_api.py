@@ -157,6 +157,21 @@ class GitHubApi:
     def _repo_path(self, suffix: str) -> str:
         return f"/repos/{self.repository}{suffix}"
 
+    # ------------------------------------------------------------------ access
+
+    def repository_info(self) -> dict[str, Any]:
+        """`GET /repos/{owner}/{repo}`: includes `permissions` ({"push": …}) for the token's user."""
+        response = self._request("GET", self._repo_path(""))
+        if response.status_code != 200:
+            raise self._fail(response, f"reading repository {self.repository}")
+        info: dict[str, Any] = response.json()
+        return info
+
+    def probe(self, suffix: str) -> tuple[int, str]:
+        """Status of a read under the repository, and GitHub's `X-Accepted-GitHub-Permissions` hint."""
+        response = self._request("GET", self._repo_path(suffix))
+        return response.status_code, response.headers.get("x-accepted-github-permissions", "")
+
     # ------------------------------------------------------------------ pull requests
 
     def find_open_pull(self, branch: str, base: str) -> dict[str, Any] | None:

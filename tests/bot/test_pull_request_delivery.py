@@ -24,8 +24,9 @@ from bot.runtime import Runtime, build_runtime
 from core.store.proposals import get_proposal
 from fixes.delivery.pull_request import branch_name
 from fixes.delivery.webhook import fix_id_of_event, sign, verify_signature
+from tests.bot.cli.test_cli import agent
 from tests.fakes.github import FakeGitHub
-from tests.fixes.pr_support import pr_settings
+from tests.fixes.pr_support import TOKEN, pr_settings
 from tests.fixes.sample import FIX_EDIT, SampleRepo, make_sample
 
 FIX = "fix_20261020_023300"
@@ -187,3 +188,28 @@ def test_implement_opens_a_pull_request_that_merges_from_chat_once_checks_pass(
         proposal = get_proposal(session, fix_id)
         assert ("pushed", sample.remote_head()) == (proposal.status, proposal.commit_sha)
     assert "return 0.0" in sample.read_remote("calc/ops.py")
+
+
+def test_config_check_names_missing_token_permissions(tmp_path: Path, github: FakeGitHub) -> None:
+    """`agent config check` probes GitHub for pull-request services and exits 1 naming what is missing."""
+    (tmp_path / "agent.toml").write_text(
+        f"""
+[[services]]
+name = "api"
+source = "file:service.log"
+repo = "https://github.com/acme/sample.git"
+delivery = "pull_request"
+
+[services.pull_request]
+api_url = "{github.url}"
+"""
+    )
+    ok = agent(tmp_path, "config", "check", GIT_TOKEN=TOKEN)
+    github.denied = {"statuses"}
+    refused = agent(tmp_path, "config", "check", GIT_TOKEN=TOKEN)
+    unauthenticated = agent(tmp_path, "config", "check")
+
+    assert 0 == ok.returncode, ok.stderr
+    assert 1 == refused.returncode
+    assert "service api: acme/sample: commit statuses: read is missing" in refused.stderr
+    assert "Bad credentials" in unauthenticated.stderr

@@ -61,6 +61,10 @@ class FakeGitHub:
         self.labels: dict[int, list[str]] = {}
         self.comments: dict[int, list[str]] = {}
         self.required_checks = False
+        # What `GET /repos/{o}/{r}` reports for the token's user, and reads refused with 403 (by the
+        # permission GitHub would name in X-Accepted-GitHub-Permissions: "checks", "statuses", ...).
+        self.permissions = {"admin": False, "push": True, "pull": True}
+        self.denied: set[str] = set()
         self.not_modified = 0
         self.counted_requests = 0
         self._lock = threading.Lock()
@@ -177,7 +181,7 @@ class FakeGitHub:
             return "blocked"
         return "clean"
 
-    def _handle(self, request: Request) -> Reply:
+    def _handle(self, request: Request) -> Reply:  # noqa: PLR0911 - each check answers as GitHub does
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or auth[len("Bearer ") :] not in self.tokens:
             return Reply(
@@ -186,6 +190,15 @@ class FakeGitHub:
         if not request.headers.get("x-github-api-version"):
             return Reply(400, {"message": "X-GitHub-Api-Version header is required by this fake"})
         prefix = f"/repos/{self.repository}"
+        if request.path == prefix and request.method == "GET":
+            return Reply(200, {"full_name": self.repository, "permissions": self.permissions})
+        refused = self._refused(request.path[len(prefix) :])
+        if refused:
+            return Reply(
+                403,
+                {"message": "Resource not accessible by personal access token"},
+                headers={"X-Accepted-GitHub-Permissions": f"{refused}=read"},
+            )
         if not request.path.startswith(prefix + "/"):
             return Reply(404, {"message": "Not Found"})
         path = request.path[len(prefix) :]
@@ -202,6 +215,13 @@ class FakeGitHub:
         self.counted_requests += 1
         return reply
 
+    def _refused(self, path: str) -> str:
+        kinds = {"checks": "/check-runs", "statuses": "/status", "pull_requests": "/pulls"}
+        for kind, marker in kinds.items():
+            if kind in self.denied and (path.endswith(marker) or path.startswith(marker)):
+                return kind
+        return ""
+
     def _route(self, request: Request, path: str) -> Reply:  # noqa: PLR0911 - one branch per endpoint
         method = request.method
         if path == "/pulls" and method == "POST":
@@ -215,20 +235,8 @@ class FakeGitHub:
             return self._merge_request(int(match.group(1)), request.json() or {})
         if match := re.fullmatch(r"/pulls/(\d+)/reviews", path):
             return self._page(request, self.reviews.get(int(match.group(1)), []), path)
-        if match := re.fullmatch(r"/commits/([0-9a-f]{7,40})/check-runs", path):
-            runs = self.check_runs.get(match.group(1), [])
-            return self._page(request, runs, path, key="check_runs")
-        if match := re.fullmatch(r"/commits/([0-9a-f]{7,40})/status", path):
-            entries = self.statuses.get(match.group(1), [])
-            states = {s["state"] for s in entries}
-            state = (
-                "failure"
-                if states & {"failure", "error"}
-                else ("pending" if "pending" in states or not entries else "success")
-            )
-            return Reply(
-                200, {"state": state, "statuses": entries, "total_count": len(entries), "sha": match.group(1)}
-            )
+        if match := re.fullmatch(r"/commits/([^/]+)/(check-runs|status)", path):
+            return self._commit_checks(request, path, match.group(1), match.group(2))
         if (match := re.fullmatch(r"/issues/(\d+)/labels", path)) and method == "POST":
             labels = (request.json() or {}).get("labels", [])
             self.labels.setdefault(int(match.group(1)), []).extend(labels)
@@ -237,6 +245,17 @@ class FakeGitHub:
             self.comments.setdefault(int(match.group(1)), []).append((request.json() or {}).get("body", ""))
             return Reply(201, {"id": 1})
         return Reply(404, {"message": "Not Found"})
+
+    def _commit_checks(self, request: Request, path: str, ref: str, what: str) -> Reply:
+        """`commits/{ref}/…`: ref is a sha or a branch name, as on GitHub."""
+        sha = self._rev(ref) or ref
+        if what == "check-runs":
+            return self._page(request, self.check_runs.get(sha, []), path, key="check_runs")
+        entries = self.statuses.get(sha, [])
+        states = {s["state"] for s in entries}
+        failed, pending = states & {"failure", "error"}, "pending" in states or not entries
+        state = "failure" if failed else ("pending" if pending else "success")
+        return Reply(200, {"state": state, "statuses": entries, "total_count": len(entries), "sha": sha})
 
     def _create(self, body: dict[str, Any]) -> Reply:
         missing = [key for key in ("title", "head", "base") if not body.get(key)]

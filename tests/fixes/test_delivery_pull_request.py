@@ -20,7 +20,8 @@ from core.store.models import PullRequest, utcnow
 from core.store.proposals import get_proposal
 from fixes.delivery.follow import follow_pull_requests
 from fixes.delivery.merge import merge_fix
-from fixes.delivery.pull_request import branch_name, open_for_fix
+from fixes.delivery.preflight import access_problems
+from fixes.delivery.pull_request import branch_name, github_api, open_for_fix
 from fixes.edits import Edit
 from fixes.git_ops import parse_trailers
 from fixes.pipeline import reconcile_unfinished, run_apply, run_revert
@@ -350,3 +351,20 @@ def test_revert_opens_a_revert_pull_request_that_undoes_a_merge_commit(
     with lite_sessions() as session:
         proposal = get_proposal(session, fix_id)
         assert (undone.merge_commit_sha, "reverted") == (proposal.revert_commit_sha, proposal.outcome)
+
+
+def test_preflight_names_the_missing_permissions(
+    pr_mode: Settings, github: FakeGitHub, http: httpx.Client
+) -> None:
+    """Contents: write from the repository's permissions; refused reads named with GitHub's hint."""
+    api = github_api(pr_mode, pr_mode.services[0], http)
+    assert [] == access_problems(api, "main")
+
+    github.permissions = {"push": False, "pull": True}
+    github.denied = {"checks"}
+    problems = access_problems(api, "main")
+
+    assert 2 == len(problems)
+    assert "contents: write is missing" in problems[0]
+    assert "checks: read is missing" in problems[1]
+    assert "checks=read" in problems[1]
