@@ -145,7 +145,8 @@ def apply_fix(
     """Run the apply pipeline for an approved fix; once pushed, hand the deploy watch to `after_push`."""
     _mark_incident(ctx, fix_id, mark_fixing)
     report = run_apply(ctx.settings, ctx.sessions, fix_id, progress=progress)
-    if report.ok and after_push is not None:
+    # In pull-request mode the fix is not on the deploy branch yet (pr_open): the merge starts the watch.
+    if report.ok and report.status == ProposalStatus.PUSHED.value and after_push is not None:
         after_push(fix_id, progress)
     return report
 
