@@ -163,8 +163,9 @@ class Proposal(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     expires_at: Mapped[datetime | None]
     # Pull-request delivery only (fixes/delivery): the fix's PR and any revert PR, read-only here.
+    # Loaded on first access (inside a session), so push-mode code pays no extra query.
     pull_requests: Mapped[list[PullRequest]] = relationship(
-        viewonly=True, lazy="selectin", order_by="PullRequest.id"
+        viewonly=True, lazy="select", order_by="PullRequest.id"
     )
 
     def option(self, number: int) -> dict[str, Any]:
