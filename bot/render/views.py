@@ -12,7 +12,7 @@ from typing import Any
 
 from core.store.models import Incident, Proposal
 
-__all__ = ["IncidentView", "OptionView", "ProposalView", "Reply", "StatusReport"]
+__all__ = ["IncidentView", "OptionView", "ProposalView", "PullRequestView", "Reply", "StatusReport"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,32 @@ class OptionView:
 
 
 @dataclass(frozen=True)
+class PullRequestView:
+    """The pull request that delivers a fix (pull-request delivery), as last polled."""
+
+    kind: str
+    number: int
+    url: str
+    state: str
+    draft: bool
+    checks: str
+    review: str
+    mergeable: str
+    head_changed: bool
+
+    @property
+    def ready_to_merge(self) -> bool:
+        """Checks green, nobody asked for changes, and the head is the one the bot validated."""
+        return (
+            self.state == "open"
+            and not self.draft
+            and not self.head_changed
+            and self.checks == "passing"
+            and self.review != "changes_requested"
+        )
+
+
+@dataclass(frozen=True)
 class ProposalView:
     fix_id: str
     service: str
@@ -77,6 +103,7 @@ class ProposalView:
     failure_reason: str = ""
     chosen_option: int = 1
     created_at: datetime | None = None
+    pull_request: PullRequestView | None = None
 
     @property
     def has_fix(self) -> bool:
@@ -113,7 +140,27 @@ class ProposalView:
             failure_reason=proposal.failure_reason,
             chosen_option=proposal.chosen_option,
             created_at=proposal.created_at,
+            pull_request=_pull_request_view(proposal),
         )
+
+
+def _pull_request_view(proposal: Proposal) -> PullRequestView | None:
+    # The newest pull request shown: a revert's once there is one, else the fix's own.
+    pulls = list(proposal.pull_requests or [])
+    if not pulls:
+        return None
+    pull = pulls[-1]
+    return PullRequestView(
+        kind=pull.kind,
+        number=pull.number,
+        url=pull.url,
+        state=pull.state,
+        draft=pull.draft,
+        checks=pull.checks,
+        review=pull.review,
+        mergeable=pull.mergeable,
+        head_changed=bool(pull.observed_head_sha and pull.observed_head_sha != pull.head_sha),
+    )
 
 
 def _numbers(proposal: Proposal) -> range:
