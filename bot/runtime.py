@@ -59,6 +59,7 @@ from core.store.lifecycle import LifecycleError
 from core.store.models import Incident
 from core.store.proposals import pushed_without_deploy_status
 from fixes.apply import ApplyReport, reconcile_unfinished
+from monitoring.events import BOT_LOG_MARKER
 
 __all__ = ["Runtime", "build_runtime", "configure_logging", "serve"]
 
@@ -69,15 +70,21 @@ _HOUSEKEEPING_SECONDS = 30.0
 Progress = Callable[[str], None]
 
 
-def configure_logging() -> None:
+def configure_logging(*, json_lines: bool = False) -> None:
     """Log to stdout: Railway marks every stderr line as an error.
 
     Every line carries `BOT_LOG_MARKER` ("[fixbot]") — continuation lines of tracebacks and
     multi-line messages too (`bot/log_lines.py`) — so that the scanner skips the bot's own lines
-    even when the bot's logs are mixed into a monitored service's logs.
+    even when the bot's logs are mixed into a monitored service's logs. `json_lines` (setting
+    `log_json`): one JSON object per record (bot/log_json.py), the marker in its message.
     """
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(MarkedFormatter(LOG_FORMAT))
+    if json_lines:
+        from bot.log_json import JsonFormatter
+
+        handler.setFormatter(JsonFormatter(BOT_LOG_MARKER))
+    else:
+        handler.setFormatter(MarkedFormatter(LOG_FORMAT))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     route_uncaught_to_logging()
 
@@ -420,13 +427,23 @@ def _slack_chat(
         breaker=breaker,
     )
     app_token = settings.secrets.slack_app_token
+    checks: dict[str, HealthCheck] = {"slack": SlackHealth(slack_client, settings)}
+    link = None
+    if app_token is not None:
+        from bot.slack.socket_mode import SocketModeLink
+
+        link = SocketModeLink(stack.app, app_token.get_secret_value())
+        checks["socket_mode"] = link.health
 
     def start() -> None:
         stack.outbox.start()
-        if app_token is not None:
-            from bot.slack.socket_mode import start_socket_mode
+        if link is not None:
+            link.start()  # connects in the background, retrying with backoff
 
-            start_socket_mode(stack.app, app_token.get_secret_value())
+    def close(wait: bool) -> None:
+        if link is not None:
+            link.close()
+        stack.close(wait)
 
     # Socket Mode needs no public endpoint; HTTP mode serves /slack/events.
     secret = settings.secrets.slack_signing_secret
@@ -434,8 +451,7 @@ def _slack_chat(
     routes: list[BaseRoute] = (
         [] if app_token is not None else list(slack_routes(stack.app, signing_secret=signing_secret))
     )
-    checks: dict[str, HealthCheck] = {"slack": SlackHealth(slack_client, settings)}
-    return _Chat(stack.operations, stack.operations.notifier, checks, routes, start, stack.close)
+    return _Chat(stack.operations, stack.operations.notifier, checks, routes, start, close)
 
 
 def _alertmanager_routes(
@@ -476,7 +492,7 @@ def resume_deploy_watches(runtime: Runtime) -> list[str]:
 
 def serve(settings: Settings, *, host: str = "0.0.0.0") -> None:  # noqa: S104 - Railway needs all interfaces
     """Run the bot until SIGTERM/SIGINT, then stop cleanly."""
-    configure_logging()
+    configure_logging(json_lines=settings.log_json)
     log.info("migrating database (under lock)")
     runtime = build_runtime(settings)
     runtime.start()

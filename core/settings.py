@@ -9,6 +9,7 @@ or the environment variable) and an example of a valid value.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -29,6 +30,7 @@ from pydantic import (
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
+    "ENV_PREFIX",
     "ApplySettings",
     "ConfigError",
     "DetectorThresholds",
@@ -41,8 +43,11 @@ __all__ = [
     "Settings",
     "SlackSettings",
     "load_settings",
+    "nearest_key",
     "parse_duration",
     "prefer_offline_libraries",
+    "settings_keys",
+    "use_bundled_price_map",
 ]
 
 DEFAULT_CONFIG_NAME = "agent.toml"
@@ -72,6 +77,16 @@ def parse_duration(value: str | int | float) -> float:
 
 
 Duration = Annotated[float, Field(gt=0)]
+
+
+def _member_ids(value: tuple[str, ...]) -> tuple[str, ...]:
+    for user in value:
+        if not re.fullmatch(r"[UW][A-Z0-9]{2,}", user):
+            raise ValueError(
+                f"{user!r} is not a Slack user id; approvers are immutable ids like U0123ALICE "
+                "(profile → ⋮ → Copy member ID), not names"
+            )
+    return value
 
 
 class UnknownService(LookupError):
@@ -221,13 +236,7 @@ class ServiceSettings(_Section):
     @field_validator("approvers")
     @classmethod
     def _user_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for user in value:
-            if not re.fullmatch(r"[UW][A-Z0-9]{2,}", user):
-                raise ValueError(
-                    f"{user!r} is not a Slack user id; approvers are immutable ids like U0123ALICE "
-                    "(profile → ⋮ → Copy member ID), not names"
-                )
-        return value
+        return _member_ids(value)
 
     @field_validator("approver_groups")
     @classmethod
@@ -268,6 +277,11 @@ class SlackSettings(_Section):
     )
     workers: int = Field(4, ge=1, le=64, json_schema_extra={"example": "4"})
 
+    @field_validator("approvers")
+    @classmethod
+    def _user_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _member_ids(value)
+
 
 class ApplySettings(_Section):
     """The apply pipeline and what happens after a push."""
@@ -286,6 +300,10 @@ class ApplySettings(_Section):
 
 class _FileModel(_Section):
     data_dir: str = Field("data", min_length=1, json_schema_extra={"example": '"data"'})
+    # The interface `agent run` listens on; "::" for IPv6 (Railway's private network).
+    listen_host: str = Field("0.0.0.0", min_length=1, json_schema_extra={"example": '"0.0.0.0"'})  # noqa: S104
+    # One JSON object per log line (Railway reads level and attributes from it); else plain text.
+    log_json: bool = Field(False, json_schema_extra={"example": "true"})
     scan_interval_seconds: Duration = Field(300, ge=10, json_schema_extra={"example": '"5m"'})
     bot_repository: str = Field("", json_schema_extra={"example": '"."'})
     llm: LLMSettings = Field(default_factory=LLMSettings)
@@ -316,6 +334,7 @@ class Secrets:
     alertmanager_token: SecretStr | None = None
     phoenix_api_key: SecretStr | None = None
     github_webhook_secret: SecretStr | None = None
+    loki_token: SecretStr | None = None
 
     def masked(self) -> dict[str, str]:
         """Name → "set (xoxb-…)" or "not set", for `agent config check`."""
@@ -337,6 +356,7 @@ _SECRET_ENV = {
     "alertmanager_token": "ALERTMANAGER_TOKEN",
     "phoenix_api_key": "PHOENIX_API_KEY",
     "github_webhook_secret": "GITHUB_WEBHOOK_SECRET",
+    "loki_token": "LOKI_TOKEN",
 }
 
 
@@ -357,6 +377,8 @@ class Settings:
     data_dir: Path
     database_url: str = "sqlite://"
     port: int = 8080
+    listen_host: str = "0.0.0.0"  # noqa: S104 - Railway routes to all interfaces
+    log_json: bool = False
     scan_interval_seconds: float = 300.0
     bot_repository: Path | None = None
     llm: LLMSettings = field(default_factory=LLMSettings)
@@ -394,6 +416,8 @@ class Settings:
             "data_dir": str(self.data_dir),
             "database_url": _mask_url(self.database_url),
             "port": self.port,
+            "listen_host": self.listen_host,
+            "log_json": self.log_json,
             "scan_interval_seconds": self.scan_interval_seconds,
             "bot_repository": str(self.bot_repository) if self.bot_repository else "",
             "llm": self.llm.model_dump(),
@@ -428,6 +452,8 @@ def _embedded_defaults(data_dir: str) -> dict[str, Any]:
 def load_settings(
     config_path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    *,
+    serving: bool = True,
 ) -> Settings:
     """Read the config file and the environment into a validated `Settings`.
 
@@ -435,10 +461,14 @@ def load_settings(
         config_path: the TOML file; default `$AGENT_CONFIG`, else `./agent.toml` if it exists,
             else the embedded defaults.
         environ: the environment to read secrets from (default `os.environ`).
+        serving: False for CLI commands that do not talk to Slack: a SLACK_BOT_TOKEN without
+            its signing secret or app token is then accepted (`agent run` still requires the pair).
 
     Raises:
         ConfigError: naming the key, its origin and a valid example.
     """
+    if environ is None:
+        use_bundled_price_map()
     env = dict(os.environ if environ is None else environ)
     path, origin = _resolve_config_path(config_path, env)
     if path is None:
@@ -448,10 +478,14 @@ def load_settings(
         raw = _read_toml(path)
         base_dir = path.parent
 
+    overrides = _env_overrides(env)
+    for path_parts, (value, _var) in overrides.items():
+        _set_nested(raw, path_parts, value)
     try:
         model = _FileModel.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, origin)) from None
+        sources = {".".join(parts): var for parts, (_value, var) in overrides.items()}
+        raise ConfigError(_format_validation_error(exc, origin, sources)) from None
 
     data_dir = (base_dir / model.data_dir).resolve()
     services = tuple(_resolve_service_paths(s, base_dir) for s in model.services)
@@ -462,14 +496,60 @@ def load_settings(
         data_dir=data_dir,
         database_url=_database_url(env, data_dir),
         port=_port(env),
+        listen_host=model.listen_host,
+        log_json=model.log_json,
         scan_interval_seconds=model.scan_interval_seconds,
         bot_repository=bot_repository,
         llm=model.llm,
         slack=model.slack,
         apply=model.apply,
         services=services,
-        secrets=_secrets(env),
+        secrets=_secrets(env, serving=serving),
     )
+
+
+ENV_PREFIX = "FIXBOT_"
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[tuple[str, ...], tuple[Any, str]]:
+    """Non-secret settings from the environment: `FIXBOT_<KEY>` or `FIXBOT_<SECTION>__<KEY>`.
+
+    The name is the key's path in agent.toml, upper-cased, sections joined by a double
+    underscore: `FIXBOT_SLACK__DEFAULT_CHANNEL=C0123OPS`, `FIXBOT_SCAN_INTERVAL_SECONDS=5m`,
+    `FIXBOT_APPLY__AUTO_REVERT_ON_CRASH=true`. A value is read as a TOML value when it is one
+    (`true`, `300`, `["U0123ALICE"]`), else as text. An environment value wins over the file.
+    `[[services]]` entries are not addressable this way (they are a list).
+    """
+    found: dict[tuple[str, ...], tuple[Any, str]] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or len(name) == len(ENV_PREFIX):
+            continue
+        parts = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+        if parts[0] == "services":
+            raise ConfigError(
+                f"{name} (environment): [[services]] entries cannot be set from the environment; "
+                "put them in the config file"
+            )
+        found[parts] = (_toml_value(raw), name)
+    return found
+
+
+def _toml_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _set_nested(raw: dict[str, Any], parts: tuple[str, ...], value: Any) -> None:
+    node = raw
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
 
 
 def _resolve_config_path(
@@ -511,7 +591,9 @@ def _resolve_service_paths(service: ServiceSettings, base_dir: Path) -> ServiceS
     return service.model_copy(update=updates) if updates else service
 
 
-def _format_validation_error(exc: ValidationError, origin: str) -> str:
+def _format_validation_error(
+    exc: ValidationError, origin: str, env_sources: Mapping[str, str] | None = None
+) -> str:
     lines = [f"invalid configuration in {origin}:"]
     for error in exc.errors():
         loc = [str(part) for part in error["loc"]]
@@ -520,10 +602,55 @@ def _format_validation_error(exc: ValidationError, origin: str) -> str:
         given = "" if error["type"] == "missing" else f" (got {error.get('input')!r})"
         problem = "missing required key" if error["type"] == "missing" else error["msg"]
         if error["type"] == "extra_forbidden":
-            problem = "unknown key (check its spelling)"
+            nearest = nearest_key(loc)
+            problem = (
+                f"unknown key (did you mean {nearest!r}?)" if nearest else "unknown key (check its spelling)"
+            )
         hint = f" Example: {loc[-1]} = {example}" if example else ""
-        lines.append(f"  - {key}: {problem}{given}.{hint}")
+        source = (env_sources or {}).get(".".join(p for p in loc if not p.isdigit()))
+        where = f" [from environment variable {source}]" if source else ""
+        lines.append(f"  - {key}{where}: {problem}{given}.{hint}")
     return "\n".join(lines)
+
+
+def _model_at(loc: list[str]) -> type[BaseModel] | None:
+    """The settings model that holds the key at `loc` (list indexes skipped)."""
+    model: type[BaseModel] | None = _FileModel
+    for part in loc:
+        if model is None or part.isdigit():
+            continue
+        info = model.model_fields.get(part)
+        if info is None:
+            return None
+        inner = getattr(info.annotation, "__args__", (info.annotation,))
+        model = next((t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)), None)
+    return model
+
+
+def nearest_key(loc: list[str]) -> str:
+    """The known key closest to the misspelt last part of `loc`, or "" when none is close."""
+    model = _model_at(loc[:-1])
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.6)
+    return close[0] if close else ""
+
+
+def settings_keys() -> list[str]:
+    """Every key the config file accepts, dotted (`slack.default_channel`, `services.thresholds.slow_ms`)."""
+    keys: list[str] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, info in model.model_fields.items():
+            inner = getattr(info.annotation, "__args__", (info.annotation,))
+            sub = next((t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)), None)
+            if sub is not None:
+                walk(sub, f"{prefix}{name}.")
+            else:
+                keys.append(f"{prefix}{name}")
+
+    walk(_FileModel, "")
+    return keys
 
 
 def _dotted(loc: list[str]) -> str:
@@ -534,20 +661,11 @@ def _dotted(loc: list[str]) -> str:
 
 
 def _example_for(loc: list[str]) -> str:
-    model: type[BaseModel] | None = _FileModel
-    example = ""
-    for part in loc:
-        if model is None or part.isdigit():
-            continue
-        info = model.model_fields.get(part)
-        if info is None:
-            return ""
-        extra = info.json_schema_extra
-        example = str(extra.get("example", "")) if isinstance(extra, dict) else ""
-        annotation = info.annotation
-        inner = getattr(annotation, "__args__", (annotation,))
-        model = next((t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)), None)
-    return example
+    keys = [part for part in loc if not part.isdigit()]
+    model = _model_at(keys[:-1]) if keys else None
+    info = model.model_fields.get(keys[-1]) if model is not None else None
+    extra = info.json_schema_extra if info is not None else None
+    return str(extra.get("example", "")) if isinstance(extra, dict) else ""
 
 
 def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
@@ -575,7 +693,7 @@ def _port(env: Mapping[str, str]) -> int:
 _TOKEN_PREFIX = {"SLACK_BOT_TOKEN": "xoxb-", "SLACK_APP_TOKEN": "xapp-"}
 
 
-def _secrets(env: Mapping[str, str]) -> Secrets:
+def _secrets(env: Mapping[str, str], *, serving: bool = True) -> Secrets:
     values: dict[str, SecretStr | None] = {}
     for name, var in _SECRET_ENV.items():
         raw = env.get(var, "").strip()
@@ -591,7 +709,7 @@ def _secrets(env: Mapping[str, str]) -> Secrets:
             )
         values[name] = SecretStr(raw) if raw else None
     secrets = Secrets(**values)
-    if secrets.slack_bot_token and not (secrets.slack_signing_secret or secrets.slack_app_token):
+    if serving and secrets.slack_bot_token and not (secrets.slack_signing_secret or secrets.slack_app_token):
         raise ConfigError(
             "SLACK_SIGNING_SECRET (environment): required with SLACK_BOT_TOKEN for HTTP mode "
             "(Basic Information → Signing Secret), or set SLACK_APP_TOKEN=xapp-… for Socket Mode. "
@@ -605,13 +723,20 @@ def _secrets(env: Mapping[str, str]) -> Secrets:
     return secrets
 
 
+def use_bundled_price_map() -> None:
+    """No surprise network call: litellm (under DSPy) downloads a model-price map on import unless
+    LITELLM_LOCAL_MODEL_COST_MAP is true; default it to its bundled copy. Setting the variable to
+    False in the environment brings the download back."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
 def prefer_offline_libraries() -> None:
     """Keep third-party libraries off the network for the offline demo.
 
     DSPy and LiteLLM download a model-price map on first use unless told to use their bundled
     copy; loopback calls must not go through a proxy configured for the internet.
     """
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    use_bundled_price_map()
     for name in ("NO_PROXY", "no_proxy"):
         existing = [part for part in os.environ.get(name, "").split(",") if part]
         missing = [host for host in ("127.0.0.1", "localhost") if host not in existing]

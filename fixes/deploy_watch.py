@@ -25,11 +25,11 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.settings import ApplySettings, RailwayTarget, Secrets, ServiceSettings
-from core.store.lifecycle import ProposalStatus, TransitionResult, transition
+from core.store.lifecycle import ProposalStatus, TransitionResult, audit, transition
 from core.store.models import Incident, Proposal, utcnow
 from monitoring.railway_api import (
     RailwayClient,
@@ -67,12 +67,21 @@ class DeployStatus(StrEnum):
     CRASHED = "CRASHED"
     SKIPPED = "SKIPPED"  # "Wait for CI": a GitHub Actions workflow failed on the commit
     REMOVED = "REMOVED"  # removed before or after going live (e.g. replaced by a newer push)
+    SLEEPING = "SLEEPING"  # live, then put to sleep by Serverless (no traffic); final, as for the CLI
     TIMEOUT = "TIMEOUT"  # not terminal within apply.deploy_timeout_seconds
     ERROR = "ERROR"  # the watcher cannot talk to Railway (token, ids, endpoint)
     UNWATCHED = "UNWATCHED"  # neither a Railway target nor a health URL is configured
 
 
-TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILED", "CRASHED", "SKIPPED", "REMOVED"})
+TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILED", "CRASHED", "SKIPPED", "REMOVED", "SLEEPING"})
+# Statuses that wait for a person, said once in plain words instead of a bare enum value.
+_WAITING_DETAIL: Mapping[str, str] = {
+    "NEEDS_APPROVAL": (
+        "waits for approval on Railway (a project member must approve this deployment in the "
+        "dashboard before it builds); still watching"
+    ),
+    "WAITING": "waits for CI ('Wait for CI' is on: GitHub Actions must finish first); still watching",
+}
 
 Progress = Callable[[str], None]
 
@@ -232,7 +241,8 @@ def follow_deployment(
     started = clock()
     seen: list[str] = [initial_status] if initial_status else []
     if initial_status:
-        progress(f"deployment {deployment_id}: {initial_status} ({_elapsed(0)})")
+        said = _WAITING_DETAIL.get(initial_status, initial_status)
+        progress(f"deployment {deployment_id}: {said} ({_elapsed(0)})")
     last = initial_status
     while last not in TERMINAL_STATUSES:
         if clock() + poll_seconds > deadline:
@@ -252,7 +262,8 @@ def follow_deployment(
         status = str(node.get("status", ""))
         if status != last:
             seen.append(status)
-            progress(f"deployment {deployment_id}: {status} ({_elapsed(clock() - started)})")
+            said = _WAITING_DETAIL.get(status, status)
+            progress(f"deployment {deployment_id}: {said} ({_elapsed(clock() - started)})")
             last = status
     return DeployOutcome(
         DeployStatus(last), deployment_id, _TERMINAL_DETAIL[last](deployment_id), tuple(seen)
@@ -268,6 +279,10 @@ _TERMINAL_DETAIL: Mapping[str, Callable[[str], str]] = {
     ),
     "REMOVED": lambda d: (
         f"deployment {d} was REMOVED before it was confirmed live (a newer deployment may have replaced it)"
+    ),
+    "SLEEPING": lambda d: (
+        f"deployment {d} is live and asleep (SLEEPING: Serverless stopped it for lack of traffic; "
+        "the next request wakes it)"
     ),
 }
 
@@ -450,13 +465,14 @@ def _complete_target(client: RailwayClient, target: RailwayTarget, secrets: Secr
 def decide_after_deploy(outcome: DeployOutcome, auto_revert: bool) -> Action:
     """The bot's move after a deploy watch (pure).
 
-    SUCCESS → deployed, start verification. FAILED/CRASHED → deploy_failed and offer a revert, or
-    revert at once when `auto_revert` (apply.auto_revert_on_crash). SKIPPED (CI failed on the
-    commit) → deploy_failed and offer a revert, never automatic: production was not touched.
+    SUCCESS, SLEEPING (live, then asleep) → deployed, start verification. FAILED/CRASHED →
+    deploy_failed and offer a revert, or revert at once when `auto_revert`
+    (apply.auto_revert_on_crash). SKIPPED (CI failed on the commit) → deploy_failed and offer
+    a revert, never automatic: production was not touched.
     REMOVED, TIMEOUT, ERROR, UNWATCHED → a note; the proposal stays pushed.
     """
     status = outcome.status
-    if status is DeployStatus.SUCCESS:
+    if status in (DeployStatus.SUCCESS, DeployStatus.SLEEPING):
         return Action(
             ActionKind.MARK_DEPLOYED,
             ProposalStatus.DEPLOYED,
@@ -495,6 +511,32 @@ def decide_after_deploy(outcome: DeployOutcome, auto_revert: bool) -> Action:
     return Action(ActionKind.NOTE, None, f"{prefix}: {outcome.detail}. The fix stays pushed.")
 
 
+def _record_note(session: Session, fix_id: str, outcome: DeployOutcome, actor: str) -> None:
+    """Remember that this pushed fix's deploy was watched to an end without a verdict.
+
+    The proposal stays `pushed`; its `deploy_status` (UNWATCHED, ERROR, TIMEOUT, REMOVED) marks the
+    watch as finished, so housekeeping does not watch — and announce — it again, and the state
+    reads "pushed — deploy not followed". Only a still-unrecorded pushed fix is marked (once).
+    """
+    marked = session.execute(
+        update(Proposal)
+        .where(
+            Proposal.fix_id == fix_id,
+            Proposal.status == ProposalStatus.PUSHED.value,
+            Proposal.deploy_status == "",
+        )
+        .values(deploy_status=outcome.status.value, deploy_id=outcome.deployment_id)
+    )
+    if getattr(marked, "rowcount", 0):
+        audit(
+            session,
+            actor=actor,
+            action="deploy_not_followed",
+            fix_id=fix_id,
+            detail={"deploy_status": outcome.status.value, "detail": outcome.detail},
+        )
+
+
 def record_deploy_outcome(
     session: Session,
     fix_id: str,
@@ -511,6 +553,7 @@ def record_deploy_outcome(
     kept in the audit evidence, so verification counts only what happens after the deploy.
     """
     if action.status is None:
+        _record_note(session, fix_id, outcome, actor)
         return None
     moment = now or utcnow()
     values: dict[str, Any] = {"deploy_id": outcome.deployment_id, "deploy_status": outcome.status.value}

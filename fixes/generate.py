@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.settings import LLMSettings, ServiceSettings
 from core.store.models import Incident, Proposal
 from core.store.proposals import create_proposal
+from fixes.cause import cause_line
 from fixes.context import CodeContext, ReadPolicy, build_code_context, read_repo_file
 from fixes.edits import AppliedEdits, Edit, apply_edits
 from fixes.errors import EditError, FixError, LLMNotConfigured, LLMUnavailable, NoFixProposed, PolicyViolation
@@ -462,7 +463,7 @@ def _attempts(job: _Job, current_code: str) -> None:
     else:
         outcome.no_fix_reason = (
             f"{llm.max_attempts} attempt(s) produced no fix that applies and passes validation; "
-            f"last problem: {feedback[:500]}"
+            f"last problem: {_last_problem(feedback)}"
         )
         return
     if outcome.analysis["confidence"] >= LOW_CONFIDENCE:
@@ -518,6 +519,17 @@ def _one_option(job: _Job, current_code: str, feedback: str) -> tuple[FixOption 
     )
     outcome.attempts.append(message)
     return option, message
+
+
+def _last_problem(feedback: str) -> str:
+    """What "No fix proposed" says: the feedback's summary and the one line of output that says why.
+
+    The feedback was written for the model (the whole test output); people get the cause.
+    """
+    summary, _, output = feedback.partition("\n")
+    summary = summary.removeprefix("Your previous ").removesuffix(" Output:").rstrip(".") or "none reported"
+    cause = cause_line(output)
+    return f"{summary}: {cause}" if cause else summary
 
 
 def _safe(path: str) -> bool:

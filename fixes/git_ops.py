@@ -28,7 +28,7 @@ import git
 from fixes.children import OWNER_ENV, die_with_parent_prefix, end_orphans, owner_tag
 from fixes.errors import GitError, PushRejected
 
-__all__ = ["GitRepo", "Identity", "gc_due", "parse_trailers", "scrub"]
+__all__ = ["GitRepo", "Identity", "check_remote_branch", "gc_due", "parse_trailers", "scrub"]
 
 _ASKPASS = """#!/bin/sh
 # Answers git's credential prompts from the environment of the git command that runs it.
@@ -338,3 +338,20 @@ def _output(exc: git.GitCommandError, secrets: Sequence[str]) -> str:
     parts = [str(p).strip() for p in (exc.stderr, exc.stdout) if p and str(p).strip()]
     text = " | ".join(parts) or f"exit status {exc.status}"
     return scrub(text.replace("stderr: ", "").replace("stdout: ", ""), secrets)
+
+
+def check_remote_branch(
+    url: str, branch: str, *, token: str = "", askpass_dir: Path, timeout: float = 30
+) -> None:
+    """Raise `GitError` unless `url` answers and has `branch` (`git ls-remote`, nothing cloned)."""
+    try:
+        # GitPython adds `env` to the process environment (it does not replace it).
+        out = git.Git().execute(
+            ["git", "ls-remote", "--heads", url, branch],
+            env=_credential_env(token, askpass_dir),
+            kill_after_timeout=timeout,
+        )
+    except git.GitCommandError as exc:
+        raise GitError(f"cannot reach {scrub(url)}: {_output(exc, (token,))}") from None
+    if not str(out).strip():
+        raise GitError(f"{scrub(url)} has no branch {branch!r}")

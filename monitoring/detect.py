@@ -34,6 +34,7 @@ __all__ = [
     "Thresholds",
     "detect",
     "duration_ms",
+    "incident_title",
     "is_own_frame",
     "traceback_fingerprint",
 ]
@@ -192,6 +193,28 @@ class _Bucket:
     events: list[LogEvent] = field(default_factory=list)
 
 
+def incident_title(exception_type: str, message: str, traceback: str = "") -> str:
+    """`Type: logged message: exception message`, each part once.
+
+    The logged line ("failed to format reading X") and the exception's own text ("math domain
+    error", the traceback's last line) both say what happened; the title used to drop the second.
+    """
+    if not exception_type:
+        return message
+    if message.startswith(f"{exception_type}:"):
+        return message
+    detail = ""
+    for line in reversed(traceback.splitlines()):
+        head, sep, rest = line.strip().partition(":")
+        if sep and (head == exception_type or head.endswith(f".{exception_type}")):
+            detail = rest.strip()
+            break
+    parts = [message.strip()] if message.strip() else []
+    if detail and detail not in message:
+        parts.append(detail)
+    return f"{exception_type}: {': '.join(parts)}" if parts else exception_type
+
+
 def _build(kind: str, severity: str, bucket: _Bucket, events: Sequence[LogEvent], now: datetime) -> Anomaly:
     first = events[0]
     stamps = [e.timestamp or now for e in events]
@@ -201,7 +224,7 @@ def _build(kind: str, severity: str, bucket: _Bucket, events: Sequence[LogEvent]
             samples.append(event.message)
         if len(samples) >= MAX_SAMPLES:
             break
-    title = f"{first.exception_type}: {first.message}" if first.exception_type else first.message
+    title = incident_title(first.exception_type, first.message, first.traceback)
     return Anomaly(
         kind=kind,
         fingerprint=bucket.key,

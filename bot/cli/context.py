@@ -35,7 +35,9 @@ def cli_context(ctx: click.Context) -> CliContext:
     if isinstance(cached, CliContext):
         return cached
     try:
-        settings = load_settings((root.obj or {}).get("config_path"))
+        # Only `agent run` serves Slack; the other commands work with just SLACK_BOT_TOKEN set.
+        serving = ctx.info_name == "run"
+        settings = load_settings((root.obj or {}).get("config_path"), serving=serving)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     context = CliContext(settings)

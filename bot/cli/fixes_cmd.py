@@ -13,10 +13,11 @@ import click
 from bot import commands as cmd
 from bot.cli.context import CliContext, cli_context
 from bot.operations import Operations
-from bot.render.text import render_reply
+from bot.render.states import state_label
+from bot.render.text import render_reply, timeline_lines
 from bot.render.views import Reply
 from core.store.lifecycle import LifecycleError
-from core.store.proposals import get_proposal, list_proposals
+from core.store.proposals import audit_trail, get_proposal, list_proposals
 from fixes.apply import reconcile_unfinished
 
 
@@ -39,7 +40,8 @@ def list_(ctx: click.Context, statuses: tuple[str, ...], service: str | None) ->
             return
         for p in rows:
             created = p.created_at.strftime("%Y-%m-%d %H:%M")
-            click.echo(f"{p.fix_id:<24} {p.status:<13} {p.service:<12} {created}  {p.summary[:60]}")
+            state = state_label(p.status, has_fix=bool(p.diff), deploy_status=p.deploy_status)
+            click.echo(f"{p.fix_id:<24} {state:<13} {p.service:<12} {created}  {p.summary[:60]}")
 
 
 @fixes.command()
@@ -53,7 +55,8 @@ def show(ctx: click.Context, fix_id: str) -> None:
             p = get_proposal(session, fix_id)
         except LifecycleError as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(f"{p.fix_id}  [{p.status}]  service={p.service}  severity={p.severity}")
+        state = state_label(p.status, has_fix=bool(p.diff), deploy_status=p.deploy_status)
+        click.echo(f"{p.fix_id}  [{state}]  service={p.service}  severity={p.severity}")
         for label, value in (
             ("summary", p.summary),
             ("root cause", p.root_cause),
@@ -65,6 +68,12 @@ def show(ctx: click.Context, fix_id: str) -> None:
         ):
             if value:
                 click.echo(f"{label}: {value}")
+        trail = timeline_lines(audit_trail(session, fix_id))
+        if trail:
+            click.echo("")
+            click.echo("timeline:")
+            for line in trail:
+                click.echo(f"  {line}")
         if p.diff:
             click.echo("")
             click.echo(p.diff.rstrip("\n"))

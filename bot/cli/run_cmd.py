@@ -8,10 +8,11 @@ from bot.cli.context import cli_context
 
 
 @click.command()
-@click.option("--host", default="0.0.0.0", show_default=True, help="Interface to listen on.")  # noqa: S104
+@click.option("--host", default=None, help="Interface to listen on (default: listen_host, 0.0.0.0).")
 @click.pass_context
-def run(ctx: click.Context, host: str) -> None:
+def run(ctx: click.Context, host: str | None) -> None:
     """Migrate, start the scheduler and workers, and serve HTTP on $PORT."""
     from bot.runtime import serve
 
-    serve(cli_context(ctx).settings, host=host)
+    settings = cli_context(ctx).settings
+    serve(settings, host=host or settings.listen_host)

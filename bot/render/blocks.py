@@ -27,6 +27,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.render.states import UNFOLLOWED
 from bot.render.views import OptionView, ProposalView, Reply, StatusReport
 
 __all__ = [
@@ -132,9 +133,8 @@ def status_line(view: ProposalView) -> str:  # noqa: PLR0911, PLR0912 - one flat
     if status in {"approved", "applying"}:
         return f":gear: Applying option {view.chosen_option} — approved by <@{view.approver}>"
     if status == "pushed":
-        return (
-            f":arrow_up: Pushed `{view.commit_sha[:10]}` — approved by <@{view.approver}>; waiting for deploy"
-        )
+        waiting = UNFOLLOWED.get(view.deploy_status, "waiting for deploy")
+        return f":arrow_up: Pushed `{view.commit_sha[:10]}` — approved by <@{view.approver}>; {waiting}"
     if status == "deployed":
         return f":rocket: Deployed `{view.commit_sha[:10]}` ({view.deploy_status or 'SUCCESS'}); verifying"
     if status == "verified":
@@ -379,7 +379,7 @@ def _list_text(views: Sequence[ProposalView]) -> str:
     lines = ["*Open proposals:*"]
     for view in views[:30]:
         lines.append(
-            f"• `{view.fix_id}` {view.status} · {escape_mrkdwn(view.service)} · {view.severity} — "
+            f"• `{view.fix_id}` {view.state} · {escape_mrkdwn(view.service)} · {view.severity} — "
             f"{escape_mrkdwn(_cut(view.summary, 120))}"
         )
     return "\n".join(lines)

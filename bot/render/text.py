@@ -5,13 +5,16 @@ Slack mention syntax (`<@U123>`) becomes `@U123`; mrkdwn markers are left out.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
 from textwrap import shorten
 
 from bot.render.blocks import commands_hint, status_line
 from bot.render.views import ProposalView, Reply, StatusReport
+from core.store.models import AuditEvent
 
-__all__ = ["plain", "render_proposal", "render_reply", "render_status"]
+__all__ = ["plain", "render_proposal", "render_reply", "render_status", "timeline_lines"]
 
 _MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
 _EMOJI = re.compile(r":[a-z0-9_+-]+: ?")
@@ -83,8 +86,22 @@ def render_reply(reply: Reply, *, bot_mention: str = "@agent") -> str:
         return render_status(reply.status)
     if reply.proposals:
         rows = [
-            f"{v.fix_id:<24} {v.status:<13} {v.service:<12} {v.severity:<8} {_short(v.summary)}"
+            f"{v.fix_id:<24} {v.state:<13} {v.service:<12} {v.severity:<8} {_short(v.summary)}"
             for v in reply.proposals
         ]
         return "\n".join(["open proposals:", *rows])
     return plain(reply.text)
+
+
+def timeline_lines(events: Sequence[AuditEvent]) -> list[str]:
+    """`agent fixes show`'s timeline: when, who, what, the status change and its evidence."""
+    lines = []
+    for event in events:
+        before = f"{event.from_status} " if event.from_status else ""
+        change = f" ({before}→ {event.to_status})" if event.to_status else ""
+        evidence = json.dumps(event.detail, default=str, ensure_ascii=False) if event.detail else ""
+        if len(evidence) > 200:
+            evidence = evidence[:199] + "…"
+        stamp = event.at.strftime("%Y-%m-%d %H:%M:%S")
+        lines.append(f"{stamp}  {event.actor:<12} {event.action}{change}  {evidence}".rstrip())
+    return lines

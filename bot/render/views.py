@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.render.states import state_label
 from core.store.models import Incident, Proposal
 
 __all__ = ["IncidentView", "OptionView", "ProposalView", "PullRequestView", "Reply", "StatusReport"]
@@ -108,6 +109,11 @@ class ProposalView:
     @property
     def has_fix(self) -> bool:
         return bool(self.diff)
+
+    @property
+    def state(self) -> str:
+        """What people read: `report` for a proposal without code, `pushed — deploy not followed`."""
+        return state_label(self.status, has_fix=self.has_fix, deploy_status=self.deploy_status)
 
     @property
     def awaiting_decision(self) -> bool:

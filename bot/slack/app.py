@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from bot.operations import ApplyFix, GroupMembers, MergeFix, OnPushed, Operation
 from bot.slack.client import SlackCalls
 from bot.slack.conversation import CommandRunner
 from bot.slack.dedupe import DeliveryLedger, delivery_key
+from bot.slack.failures import asker_of, tell_failure
 from bot.slack.listeners import register_listeners
 from bot.slack.poster import Outbox, ProposalPoster, SlackNotifier
 from bot.status import Breaker, ErrorLog, PipelineBreaker
@@ -134,8 +134,8 @@ def build_slack_app(
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:
-        ref = uuid.uuid4().hex[:8]
-        log.error("Slack listener error (ref %s) on %s", ref, body.get("type"), exc_info=error)
+        # The person hears about it too, with the reference the log keeps (bot/slack/failures.py).
+        tell_failure(runner.slack, asker_of(body), f"Slack {body.get('type') or 'request'}", error)
 
     register_listeners(app, runner)
     return app

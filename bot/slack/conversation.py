@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
@@ -23,6 +22,7 @@ from bot.render.blocks import ACTION_MERGE, reply_message, text_message
 from bot.render.views import Reply
 from bot.slack.client import SlackCalls
 from bot.slack.dedupe import DeliveryLedger
+from bot.slack.failures import Asker, tell_failure
 
 __all__ = ["CommandRunner", "describe_failure", "is_from_bot"]
 
@@ -66,11 +66,13 @@ class CommandRunner:
         work: Callable[[], None],
         *,
         reply_to: tuple[str, str] | None = None,
+        asker: Asker | None = None,
     ) -> None:
         """Run `work` on the pool once per delivery (claimed durably first).
 
-        Any failure after the ack reaches the person: with `reply_to` (channel, thread ts) the bot
-        answers there with a reference id that is also in the log line with the traceback.
+        Any failure after the ack reaches the person with a reference id that is also in the log
+        line with the traceback: privately to `asker` when known, else in `reply_to` (channel,
+        thread ts).
         """
 
         def job() -> None:
@@ -81,29 +83,35 @@ class CommandRunner:
                 # Not recorded, so not run: a Slack retry (or the person, later) may try again.
                 if delivery is not None:
                     self.ledger.forget(delivery[0])
-                self._report(exc, reply_to, "it was not run; try again once the database is writable")
+                self._report(exc, reply_to, asker, "it was not run; try again once the database is writable")
                 return
             if delivery is not None and self.on_processed is not None:
                 self.on_processed(delivery[1])
             try:
                 work()
             except Exception as exc:
-                self._report(exc, reply_to, "it may have been done in part; `status` shows the state")
+                self._report(exc, reply_to, asker, "it may have been done in part; `status` shows the state")
 
         self.pool.submit(job)
 
-    def _report(self, exc: Exception, reply_to: tuple[str, str] | None, consequence: str) -> None:
-        ref = uuid.uuid4().hex[:8]
-        # The listener already returned; the log keeps the traceback under this id.
-        log.exception("Slack command failed (ref %s)", ref)
-        if reply_to is None:
-            return
+    def _report(
+        self, exc: Exception, reply_to: tuple[str, str] | None, asker: Asker | None, consequence: str
+    ) -> None:
+        # The listener already returned: the log (and `status`) keep the traceback under the ref.
+        ref = tell_failure(self.slack, None, "Slack command", exc)
+        text = f":warning: That command failed: {describe_failure(exc)}; {consequence}. (ref `{ref}`)"
         try:
-            self.say(
-                reply_to[0],
-                f":warning: That command failed: {describe_failure(exc)}; {consequence}. (ref `{ref}`)",
-                reply_to[1],
-            )
+            if asker is not None:
+                self.slack.call(
+                    "chat.postEphemeral",
+                    self.slack.client.chat_postEphemeral,
+                    channel=asker.channel,
+                    user=asker.user,
+                    thread_ts=asker.thread_ts or None,
+                    text=text,
+                )
+            elif reply_to is not None:
+                self.say(reply_to[0], text, reply_to[1])
         except Exception:
             log.exception("could not tell the user about failure ref %s", ref)
 

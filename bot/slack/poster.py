@@ -6,8 +6,9 @@ the same one; a claim older than five minutes is taken over), posts it, and stor
 On failure the claim is released and the error kept in `post_error` (shown by `status`); the next
 round retries. When the diff is cut in the message, the full diff is uploaded into the thread.
 
-`SlackNotifier` implements `bot.operations.Notifier` on top of it: progress lines go to the
-proposal's thread, status changes update the message in place.
+`SlackNotifier` implements `bot.operations.Notifier` on top of it: progress lines go to one
+progress message in the proposal's thread, edited in place (`bot.slack.progress`); status changes
+update the proposal message in place.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bot.operations import Origin
 from bot.render.blocks import options_cut, proposal_message, text_message
 from bot.render.views import ProposalView
 from bot.slack.client import SlackCallError, SlackCalls
+from bot.slack.progress import ProgressBoard
 from core.settings import Settings, UnknownService
 from core.store.lifecycle import POSTABLE, ProposalNotFound
 from core.store.models import Incident
@@ -167,31 +169,21 @@ class ProposalPoster:
             **proposal_message(view, bot_mention=self.bot_mention()).as_kwargs(),
         )
 
-    def thread(self, fix_id: str, text: str) -> None:
-        where = self.location(fix_id)
-        if where is None:
-            log.info("%s is not posted yet; progress line kept in the log only: %s", fix_id, text)
-            return
-        channel, ts = where
-        self.slack.call(
-            "chat.postMessage",
-            self.slack.client.chat_postMessage,
-            channel=channel,
-            thread_ts=ts,
-            **text_message(text).as_kwargs(),
-        )
-
 
 class SlackNotifier:
     """`bot.operations.Notifier` for Slack."""
 
     def __init__(self, poster: ProposalPoster) -> None:
         self.poster = poster
+        self.board = ProgressBoard(poster, poster.slack)
 
     def progress(self, fix_id: str, line: str) -> None:
-        self.poster.thread(fix_id, line)
+        # One progress message per fix, edited in place (bot/slack/progress.py).
+        if not self.board.add(fix_id, line):
+            log.info("%s is not posted yet; progress line kept in the log only: %s", fix_id, line)
 
     def proposal_changed(self, fix_id: str) -> None:
+        self.board.flush(fix_id)
         self.poster.refresh(fix_id)
 
     def say(self, origin: Origin | None, text: str) -> None:

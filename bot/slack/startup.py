@@ -70,7 +70,13 @@ def startup_checks(client: WebClient, settings: Settings) -> list[str]:  # noqa:
         except SlackApiError as exc:
             code = exc.response.get("error", exc.response.status_code)
             if code == "missing_scope":
-                problems.append(f"cannot check channel {channel}: add the channels:read scope and reinstall")
+                # Slack names the scope it needs: groups:read for a private channel.
+                needed = exc.response.get("needed") or "channels:read"
+                private = " (a private channel)" if "groups" in str(needed) else ""
+                problems.append(
+                    f"cannot check channel {channel}{private}: add the {needed} scope in OAuth & "
+                    "Permissions (slack-manifest.yaml has it) and reinstall the app"
+                )
             elif code == "channel_not_found":
                 problems.append(
                     f"channel {channel} not found: check the id in agent.toml; for a private channel, "

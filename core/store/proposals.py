@@ -16,12 +16,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.store.lifecycle import ProposalNotFound, ProposalStatus, audit
-from core.store.models import Incident, Proposal, utcnow
+from core.store.models import AuditEvent, Incident, Proposal, utcnow
 
 __all__ = [
     "FIX_ID_PATTERN",
     "all_proposals",
     "approver_of",
+    "audit_trail",
     "create_proposal",
     "fix_for_thread",
     "fix_id_for",
@@ -146,5 +147,14 @@ def waiting_since_before(session: Session, statuses: Sequence[str], cutoff: date
     return list(
         session.scalars(
             select(Proposal.fix_id).where(Proposal.status.in_(list(statuses)), Proposal.created_at < cutoff)
+        )
+    )
+
+
+def audit_trail(session: Session, fix_id: str) -> list[AuditEvent]:
+    """Every audit row of `fix_id`, oldest first: who did what, when, with which evidence."""
+    return list(
+        session.scalars(
+            select(AuditEvent).where(AuditEvent.fix_id == fix_id).order_by(AuditEvent.at, AuditEvent.id)
         )
     )

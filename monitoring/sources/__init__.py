@@ -46,7 +46,7 @@ def open_source(
     *,
     client: httpx.Client | None = None,
     railway_endpoint: str = "https://backboard.railway.com/graphql/v2",
-    railway_secrets: Secrets | None = None,
+    railway_secrets: Secrets | None = None,  # tokens for Railway and Loki (LOKI_TOKEN)
     command_timeout: float = 60.0,
     phoenix: PhoenixTarget | None = None,
 ) -> LogSource:
@@ -60,7 +60,9 @@ def open_source(
         if client is None:
             raise ValueError(f"source {spec!r} needs an HTTP client")
         if kind == "loki":
-            return LokiSource(spec, client=client)
+            secrets = railway_secrets or Secrets()
+            token = secrets.loki_token.get_secret_value() if secrets.loki_token else ""
+            return LokiSource(spec, client=client, token=token)
         if kind == "phoenix":
             return _phoenix(spec, client, phoenix or PhoenixTarget(), railway_secrets or Secrets())
         return RailwaySource(
@@ -71,7 +73,7 @@ def open_source(
         )
     raise ValueError(
         f"unknown log source {spec!r}: expected file:PATH, railway:deployment=ID, "
-        "railway:environment=ID, loki:URL?query=LOGQL, phoenix:project=NAME or cmd:COMMAND"
+        "railway:environment=ID, loki:URL?query=LOGQL[&tenant=ORG], phoenix:project=NAME or cmd:COMMAND"
     )
 
 

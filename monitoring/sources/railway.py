@@ -1,8 +1,9 @@
 """`railway:deployment=ID` | `railway:environment=ID`: logs from Railway's public GraphQL API.
 
 Cursor: `{"after": RFC 3339 timestamp, "seen": [hashes of the lines at that timestamp]}`; the
-next read asks for logs from `after` on and drops the ones already seen. Without a cursor the
-newest `limit` lines are read.
+next read asks for logs from `after` on and drops the ones already seen (timestamps compared as
+instants, not strings). Without a cursor the newest `limit` lines are read. Environment logs use
+Railway's anchor window (`ENVIRONMENT_LOGS`).
 
 Requests go through the shared `monitoring.railway_api.RailwayClient` (auth header, `errors` in a
 200, 429/5xx retries, pacing). A scheduled scan must not sleep for minutes inside a worker, so the
@@ -25,8 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -54,12 +57,14 @@ from monitoring.sources.base import (
 )
 
 __all__ = [
+    "AFTER_MARGIN_SECONDS",
     "DEPLOYMENT_LOGS",
     "ENVIRONMENT_LOGS",
     "MAX_RETRIES",
     "MAX_WAIT_SECONDS",
     "PAGE_LIMIT",
     "RailwaySource",
+    "instant_ns",
     "source_error",
 ]
 
@@ -75,20 +80,56 @@ query DeploymentLogs($deploymentId: String!, $limit: Int, $startDate: DateTime) 
   }
 }
 """
+# Railway's environment logs are a window around `anchorDate`: `afterLimit` lines from the anchor
+# on, up to `afterDate` (the window's *upper* bound), or `beforeLimit` lines back from it. The CLI
+# reads "after a cursor" as anchor=cursor, afterDate=now+margin, and "the latest N" as anchor=now,
+# beforeLimit=N (railwayapp/cli src/controllers/deployment.rs; ../shared/reference/railway.md §5).
 ENVIRONMENT_LOGS = """
-query EnvironmentLogs($environmentId: String!, $afterDate: String, $afterLimit: Int, $filter: String) {
-  environmentLogs(environmentId: $environmentId, afterDate: $afterDate, afterLimit: $afterLimit,
-                  filter: $filter) {
+query EnvironmentLogs($environmentId: String!, $anchorDate: String, $afterDate: String,
+                      $afterLimit: Int, $beforeLimit: Int, $filter: String) {
+  environmentLogs(environmentId: $environmentId, anchorDate: $anchorDate, afterDate: $afterDate,
+                  afterLimit: $afterLimit, beforeLimit: $beforeLimit, filter: $filter) {
     timestamp message severity attributes { key value }
   }
 }
 """
+# How far past "now" the upper bound of an after-cursor window reaches (clock skew, late writes).
+AFTER_MARGIN_SECONDS = 300.0
+_RFC3339 = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9})\d*)?([Zz]|[+-]\d{2}:?\d{2})?$"
+)
 _SEVERITY = {"err": "error", "error": "error", "warn": "warning", "warning": "warning", "info": "info"}
 
 
 def _hash(entry: dict[str, Any]) -> str:
     text = f"{entry.get('timestamp')}\x1f{entry.get('message')}"
     return hashlib.sha1(text.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()[:16]
+
+
+def instant_ns(timestamp: str) -> int | None:
+    """Nanoseconds since the epoch for an RFC 3339 timestamp (any offset, up to 9 fraction digits).
+
+    Railway stamps lines with nanoseconds (`…:01.123456789Z`); comparing the strings breaks as soon
+    as two stamps differ in offset or in the number of fraction digits, so compare instants.
+    """
+    match = _RFC3339.match(timestamp.strip())
+    if not match:
+        return None
+    day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        base = datetime.fromisoformat(f"{day}T{hour}:{minute}:{second}+00:00")
+    except ValueError:
+        return None
+    offset = 0
+    if zone and zone not in {"Z", "z"}:
+        digits = zone[1:].replace(":", "")
+        offset = (int(digits[:2]) * 60 + int(digits[2:])) * 60 * (1 if zone[0] == "+" else -1)
+    seconds = int(base.timestamp()) - offset
+    return seconds * 1_000_000_000 + int((fraction or "0").ljust(9, "0"))
+
+
+def _rfc3339(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _attribute(value: str) -> Any:
@@ -177,9 +218,16 @@ class RailwaySource:
             if after:
                 variables["startDate"] = after
             return "DeploymentLogs", DEPLOYMENT_LOGS, variables
-        variables = {"environmentId": self.ident, "afterLimit": limit}
+        now = self._wall_clock()
         if after:
-            variables["afterDate"] = after
+            variables = {
+                "environmentId": self.ident,
+                "anchorDate": after,
+                "afterDate": _rfc3339(now + AFTER_MARGIN_SECONDS),
+                "afterLimit": limit,
+            }
+        else:
+            variables = {"environmentId": self.ident, "anchorDate": _rfc3339(now), "beforeLimit": limit}
         return "EnvironmentLogs", ENVIRONMENT_LOGS, variables
 
     def read(self, cursor: dict[str, Any], limit: int) -> Batch:
@@ -197,23 +245,25 @@ class RailwaySource:
             raise SourceBadResponse(f"railway: the answer has no data.{field} list")
         seen = set(cursor.get("seen") or [])
         after = cursor.get("after")
-        fresh = []
+        after_ns = instant_ns(after) if isinstance(after, str) else None
+        fresh: list[tuple[int, dict[str, Any]]] = []
         for entry in entries:
-            if not isinstance(entry, dict) or not isinstance(entry.get("timestamp"), str):
-                raise SourceBadResponse(f"railway: a log entry has no timestamp: {str(entry)[:200]}")
-            if after and entry["timestamp"] < after:
+            stamp = instant_ns(entry.get("timestamp", "")) if isinstance(entry, dict) else None
+            if stamp is None:
+                raise SourceBadResponse(f"railway: a log entry has no RFC 3339 timestamp: {str(entry)[:200]}")
+            if after_ns is not None and stamp < after_ns:
                 continue
-            if entry["timestamp"] == after and _hash(entry) in seen:
+            if stamp == after_ns and _hash(entry) in seen:
                 continue
-            fresh.append(entry)
-        fresh.sort(key=lambda e: e["timestamp"])
-        lines = [self._line(entry) for entry in fresh]
+            fresh.append((stamp, entry))
+        fresh.sort(key=lambda pair: pair[0])
+        lines = [self._line(entry) for _, entry in fresh]
         if fresh:
-            last = fresh[-1]["timestamp"]
-            at_last = [_hash(e) for e in fresh if e["timestamp"] == last]
-            if last == after:
+            last_ns, last_entry = fresh[-1]
+            at_last = [_hash(e) for ns, e in fresh if ns == last_ns]
+            if last_ns == after_ns:
                 at_last = [*seen, *at_last]
-            cursor = {"after": last, "seen": at_last[-500:]}
+            cursor = {"after": last_entry["timestamp"], "seen": at_last[-500:]}
         return Batch(lines, dict(cursor), more=len(entries) >= limit)
 
     @staticmethod

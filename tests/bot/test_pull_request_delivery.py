@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -190,18 +191,24 @@ def test_implement_opens_a_pull_request_that_merges_from_chat_once_checks_pass(
     assert "return 0.0" in sample.read_remote("calc/ops.py")
 
 
-def test_config_check_names_missing_token_permissions(tmp_path: Path, github: FakeGitHub) -> None:
+def test_config_check_names_missing_token_permissions(
+    tmp_path: Path, sample: SampleRepo, github: FakeGitHub
+) -> None:
     """`agent config check` probes GitHub for pull-request services and exits 1 naming what is missing."""
+    # The repository, log file and test runner are reachable, so only GitHub's answer decides.
+    (tmp_path / "service.log").write_text("2026-10-20 INFO started\n")
     (tmp_path / "agent.toml").write_text(
         f"""
 [[services]]
 name = "api"
 source = "file:service.log"
-repo = "https://github.com/acme/sample.git"
+repo = "{sample.remote}"
+validation_command = "{sys.executable} -m pytest -q"
 delivery = "pull_request"
 
 [services.pull_request]
 api_url = "{github.url}"
+repository = "acme/sample"
 """
     )
     ok = agent(tmp_path, "config", "check", GIT_TOKEN=TOKEN)

@@ -180,11 +180,8 @@ class World:
         return posts
 
     def thread_texts(self, thread_ts: str) -> list[str]:
-        return [
-            str(call.params.get("text", ""))
-            for call in self.slack.calls_to("chat.postMessage")
-            if call.params.get("thread_ts") == thread_ts
-        ]
+        """The thread's lines as they read now (the progress message is edited in place)."""
+        return self.slack.thread_lines(thread_ts)
 
     def updated_to(self, ts: str, needle: str) -> bool:
         """Whether the newest in-place update of the message `ts` contains `needle` (e.g. a status)."""
@@ -341,3 +338,4 @@ def running_world(
         http = stack.enter_context(httpx.Client(base_url=base_url, timeout=15, trust_env=False))
         runtime.start(scheduled=True)
         yield World(sample, runtime, slack, railway, model, base_url, http, SignatureVerifier(SIGNING_SECRET))
+        assert [] == slack.refused, "calls slack.com would refuse"

@@ -21,13 +21,15 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+from graphql import build_schema, graphql_sync
 
 from tests.fakes._http import Failure, LocalServer, Reply, Request
 
 __all__ = ["Failure", "FakeDeployment", "FakeRailway"]
 
-_ROOT_FIELD = re.compile(r"{\s*(\w+)")
 _EPOCH = datetime(2026, 10, 20, 2, 30, tzinfo=UTC)
 
 
@@ -76,7 +78,7 @@ class FakeRailway:
         self.logs: dict[str, list[dict[str, Any]]] = {}
         self.environment_logs: dict[str, list[dict[str, Any]]] = {}
         self.build_logs: dict[str, list[dict[str, Any]]] = {}
-        self.deployments: dict[str, FakeDeployment] = {}
+        self.deployments_by_id: dict[str, FakeDeployment] = {}
         self._lock = threading.Lock()
         self._clock = _EPOCH
         self._server = LocalServer(self._handle)
@@ -151,7 +153,7 @@ class FakeRailway:
                 project_id=project_id,
                 created_at=self._clock.isoformat().replace("+00:00", "Z"),
             )
-            self.deployments[deployment_id] = deployment
+            self.deployments_by_id[deployment_id] = deployment
             return deployment
 
     # -- protocol ----------------------------------------------------------------------------
@@ -170,57 +172,51 @@ class FakeRailway:
             return Reply(400, {"errors": [{"message": "invalid JSON body"}]})
         if not self._authorized(request):
             return Reply(200, {"errors": [{"message": "Not Authorized"}], "data": None})
-        query = str(body.get("query", ""))
-        variables = body.get("variables") or {}
-        match = _ROOT_FIELD.search(query[query.find("{") :]) if "{" in query else None
-        root = match.group(1) if match else ""
-        handlers = {
-            "deploymentLogs": self._deployment_logs,
-            "buildLogs": self._build_logs,
-            "environmentLogs": self._environment_logs,
-            "deployments": self._deployments,
-            "deployment": self._deployment,
-            "serviceInstance": self._service_instance,
-        }
-        handler = handlers.get(root)
-        if handler is None:
-            return Reply(200, {"errors": [{"message": f"Cannot query field {root!r} on type Query"}]})
+        # Parse, validate against Railway's schema, coerce the variables and select only the asked
+        # fields, as the real server does: an unknown field, argument, type or status fails here.
         with self._lock:
-            return handler(variables)
+            result = graphql_sync(
+                _SCHEMA,
+                str(body.get("query", "")),
+                root_value=self,
+                variable_values=body.get("variables") or {},
+                operation_name=body.get("operationName"),
+            )
+        answer: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            answer["errors"] = [{"message": error.message} for error in result.errors]
+        return Reply(200, answer)
 
-    @staticmethod
-    def _window(entries: list[dict[str, Any]], start: str | None, limit: int | None) -> list[dict[str, Any]]:
-        if start:
-            chosen = [e for e in entries if e["timestamp"] >= start]
-            return chosen[:limit] if limit else chosen
-        return entries[-limit:] if limit else list(entries)
+    # -- resolvers (graphql-core calls the root value's attributes with (info, **arguments)) ----
+    def deploymentLogs(self, _info: Any, deploymentId: str, **args: Any) -> list[dict[str, Any]]:
+        return _limited(self.logs.get(deploymentId, []), args.get("startDate"), args.get("limit"))
 
-    @staticmethod
-    def _public(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{k: v for k, v in e.items() if k != "tags"} | {"tags": e["tags"]} for e in entries]
+    def buildLogs(self, _info: Any, deploymentId: str, **args: Any) -> list[dict[str, Any]]:
+        return _limited(self.build_logs.get(deploymentId, []), args.get("startDate"), args.get("limit"))
 
-    def _deployment_logs(self, variables: dict[str, Any]) -> Reply:
-        entries = self.logs.get(str(variables.get("deploymentId")), [])
-        chosen = self._window(entries, variables.get("startDate"), variables.get("limit"))
-        return Reply(200, {"data": {"deploymentLogs": self._public(chosen)}})
+    def environmentLogs(self, _info: Any, environmentId: str, **args: Any) -> list[dict[str, Any]]:
+        """A window around `anchorDate` (default: now), as Railway defines it.
 
-    def _build_logs(self, variables: dict[str, Any]) -> Reply:
-        entries = self.build_logs.get(str(variables.get("deploymentId")), [])
-        chosen = self._window(entries, variables.get("startDate"), variables.get("limit"))
-        return Reply(200, {"data": {"buildLogs": self._public(chosen)}})
+        `afterLimit` lines from the anchor on, up to `afterDate` (the window's upper bound);
+        `beforeLimit` lines up to the anchor, from `beforeDate` (its lower bound).
+        """
+        entries = self.environment_logs.get(environmentId, [])
+        anchor = _instant(args.get("anchorDate")) or datetime.now(UTC)
+        if args.get("afterLimit") is not None:
+            upper = _instant(args.get("afterDate"))
+            chosen = [e for e in entries if anchor <= _stamp(e) and (upper is None or _stamp(e) <= upper)]
+            return chosen[: args["afterLimit"]]
+        lower = _instant(args.get("beforeDate"))
+        chosen = [e for e in entries if _stamp(e) <= anchor and (lower is None or lower <= _stamp(e))]
+        limit = args.get("beforeLimit")
+        return chosen[-limit:] if limit else chosen
 
-    def _environment_logs(self, variables: dict[str, Any]) -> Reply:
-        entries = self.environment_logs.get(str(variables.get("environmentId")), [])
-        chosen = self._window(entries, variables.get("afterDate"), variables.get("afterLimit"))
-        return Reply(200, {"data": {"environmentLogs": self._public(chosen)}})
-
-    def _deployments(self, variables: dict[str, Any]) -> Reply:
-        wanted = variables.get("input") or {}
-        statuses = ((wanted.get("status") or {}).get("in")) or None
+    def deployments(self, _info: Any, input: dict[str, Any], **args: Any) -> dict[str, Any]:
+        statuses = (input.get("status") or {}).get("in") or None
         found = []
-        for deployment in sorted(self.deployments.values(), key=lambda d: d.created_at, reverse=True):
+        for deployment in sorted(self.deployments_by_id.values(), key=lambda d: d.created_at, reverse=True):
             if any(
-                wanted.get(key) and wanted[key] != getattr(deployment, attr)
+                input.get(key) and input[key] != getattr(deployment, attr)
                 for key, attr in (
                     ("serviceId", "service_id"),
                     ("environmentId", "environment_id"),
@@ -231,27 +227,56 @@ class FakeRailway:
             if statuses and deployment.status not in statuses:
                 continue
             found.append(deployment)
-        first = variables.get("first")
+        first = args.get("first")
         found = found[:first] if first else found
         edges = [{"cursor": d.id, "node": d.node()} for d in found]
-        page = {"hasNextPage": False, "hasPreviousPage": False}
-        return Reply(200, {"data": {"deployments": {"edges": edges, "pageInfo": page}}})
+        return {"edges": edges, "pageInfo": {"hasNextPage": False, "hasPreviousPage": False}}
 
-    def _deployment(self, variables: dict[str, Any]) -> Reply:
-        deployment = self.deployments.get(str(variables.get("id")))
+    def deployment(self, _info: Any, id: str) -> dict[str, Any]:
+        deployment = self.deployments_by_id.get(id)
         if deployment is None:
-            return Reply(200, {"errors": [{"message": "Deployment not found"}], "data": None})
+            raise LookupError("Deployment not found")
         node = deployment.node()
         deployment.advance()
-        return Reply(200, {"data": {"deployment": node}})
+        return node
 
-    def _service_instance(self, variables: dict[str, Any]) -> Reply:
+    def serviceInstance(self, _info: Any, environmentId: str, serviceId: str) -> dict[str, Any]:
         mine = [
             d
-            for d in self.deployments.values()
-            if d.service_id == variables.get("serviceId")
-            and d.environment_id == variables.get("environmentId")
+            for d in self.deployments_by_id.values()
+            if d.service_id == serviceId and d.environment_id == environmentId
         ]
         latest = max(mine, key=lambda d: d.created_at, default=None)
-        node = {"id": latest.id, "status": latest.status} if latest else None
-        return Reply(200, {"data": {"serviceInstance": {"latestDeployment": node}}})
+        return {
+            "id": f"{serviceId}:{environmentId}",
+            "serviceId": serviceId,
+            "environmentId": environmentId,
+            "latestDeployment": latest.node() if latest else None,
+        }
+
+    def projectToken(self, _info: Any) -> dict[str, Any]:
+        return {"projectId": "p-1", "environmentId": "e-1"}
+
+
+def _instant(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", str(value)).replace("Z", "+00:00"))
+
+
+def _stamp(entry: dict[str, Any]) -> datetime:
+    stamp = _instant(entry["timestamp"])
+    assert stamp is not None
+    return stamp
+
+
+def _limited(entries: list[dict[str, Any]], start: Any, limit: int | None) -> list[dict[str, Any]]:
+    if start:
+        since = _instant(start)
+        assert since is not None
+        chosen = [e for e in entries if _stamp(e) >= since]
+        return chosen[:limit] if limit else chosen
+    return entries[-limit:] if limit else list(entries)
+
+
+_SCHEMA = build_schema((Path(__file__).parent / "railway_schema.graphql").read_text())

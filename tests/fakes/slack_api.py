@@ -3,6 +3,8 @@
 Speaks the wire format slack_sdk's `WebClient` uses (every method is a POST to `/api/<method>`,
 token in `Authorization: Bearer`), serves `files.uploadV2`'s upload URL and `response_url` paths,
 and can answer a method with an error (`{"ok": false, "error": ...}`) or HTTP 429 + Retry-After.
+Every call is checked against slack_sdk's own method table (`tests.fakes.slack_methods`): an
+unknown method or argument gets `unknown_method` / `invalid_arguments` and lands in `refused`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.fakes.slack_methods import check_call
 
 __all__ = ["FakeSlack", "RecordedCall"]
 
@@ -43,8 +47,12 @@ class FakeSlack:
         token: str = "xoxb-test-token",  # noqa: S107 - the fake's own test token
         bot_user_id: str = "UBOT",
         bot_id: str = "BBOT",
+        app_token: str = "xapp-1-test-app-token",  # noqa: S107 - the fake's own test token
     ) -> None:
         self.token = token
+        self.app_token = app_token
+        # What apps.connections.open answers (a tests.fakes.socket_mode.FakeSocketMode URL).
+        self.socket_url = ""
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.scopes = (
@@ -53,6 +61,10 @@ class FakeSlack:
         self.channels: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
         self.calls: list[RecordedCall] = []
+        # Calls that slack_sdk's method table says slack.com would refuse (method, error).
+        self.refused: list[tuple[str, str]] = []
+        # Messages as they stand now: ts -> {channel, thread_ts, text}; chat.update edits them.
+        self.messages: dict[str, dict[str, Any]] = {}
         self.uploads: dict[str, bytes] = {}
         self._scripts: dict[str, list[_Script]] = {}
         self._ts = itertools.count(1)
@@ -107,8 +119,15 @@ class FakeSlack:
             for _ in range(times)
         )
 
-    def add_channel(self, channel_id: str, name: str, *, is_member: bool = True) -> None:
-        self.channels[channel_id] = {"id": channel_id, "name": name, "is_member": is_member}
+    def add_channel(
+        self, channel_id: str, name: str, *, is_member: bool = True, is_private: bool = False
+    ) -> None:
+        self.channels[channel_id] = {
+            "id": channel_id,
+            "name": name,
+            "is_member": is_member,
+            "is_private": is_private,
+        }
 
     # ------------------------------------------------------------------ inspection
 
@@ -122,6 +141,12 @@ class FakeSlack:
             if not self._changed.wait_for(lambda: predicate(self), timeout=timeout):
                 methods = [call.method for call in self.calls]
                 raise AssertionError(f"fake Slack never reached the expected state; calls so far: {methods}")
+
+    def thread_lines(self, thread_ts: str) -> list[str]:
+        """The lines of every message in the thread `thread_ts` as they read now (after edits)."""
+        with self._changed:
+            texts = [str(m.get("text", "")) for m in self.messages.values() if m["thread_ts"] == thread_ts]
+        return [line for text in texts for line in text.splitlines()]
 
     def wait_for_calls(self, method: str, count: int = 1, timeout: float = 15.0) -> list[RecordedCall]:
         self.wait_for(lambda fake: len([c for c in fake.calls if c.method == method]) >= count, timeout)
@@ -146,9 +171,16 @@ class FakeSlack:
         method = path.removeprefix("/api/")
         params = self._params(headers.get("content-type", ""), raw)
         call = RecordedCall(method, params, headers, raw)
-        if headers.get("authorization") != f"Bearer {self.token}":
+        expected = self.app_token if method == "apps.connections.open" else self.token
+        if headers.get("authorization") != f"Bearer {expected}":
             self._record(call)
             self._send(request, 200, {"ok": False, "error": "invalid_auth"})
+            return
+        if problem := check_call(method, params):
+            # What slack.com answers to a method it does not have or arguments it cannot use.
+            self._record(call)
+            self.refused.append((method, problem))
+            self._send(request, 200, {"ok": False, "error": problem})
             return
         script = self._next_script(method)
         if script is not None:
@@ -173,7 +205,7 @@ class FakeSlack:
             return loaded
         return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
 
-    def _answer(  # noqa: PLR0911 - one answer per Web API method
+    def _answer(  # noqa: PLR0911, PLR0912 - one answer per Web API method
         self, method: str, params: dict[str, Any]
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         if method == "auth.test":
@@ -192,15 +224,30 @@ class FakeSlack:
                 {"x-oauth-scopes": self.scopes},
             )
         if method in {"chat.postMessage", "chat.update"}:
+            if method == "chat.update" and params.get("ts") not in self.messages:
+                return 200, {"ok": False, "error": "message_not_found"}, {}
             ts = params.get("ts") or f"1761900000.{next(self._ts):06d}"
             message = {"type": "message", "text": params.get("text", ""), "ts": ts, "bot_id": self.bot_id}
+            with self._changed:
+                stored = self.messages.setdefault(
+                    ts, {"channel": params.get("channel"), "thread_ts": params.get("thread_ts", "")}
+                )
+                stored["text"] = params.get("text", "")
             return 200, {"ok": True, "channel": params.get("channel"), "ts": ts, "message": message}, {}
+        if method == "apps.connections.open":
+            if not self.socket_url:
+                return 200, {"ok": False, "error": "internal_error"}, {}
+            return 200, {"ok": True, "url": self.socket_url}, {}
         if method == "chat.postEphemeral":
             return 200, {"ok": True, "message_ts": f"1761900000.{next(self._ts):06d}"}, {}
         if method == "conversations.info":
             channel = self.channels.get(str(params.get("channel")))
             if channel is None:
                 return 200, {"ok": False, "error": "channel_not_found"}, {}
+            needed = "groups:read" if channel["is_private"] else "channels:read"
+            if needed not in self.scopes.split(","):
+                # As slack.com: the scope the conversation type needs, named in `needed`.
+                return 200, {"ok": False, "error": "missing_scope", "needed": needed}, {}
             return 200, {"ok": True, "channel": channel}, {}
         if method == "usergroups.users.list":
             group = str(params.get("usergroup"))

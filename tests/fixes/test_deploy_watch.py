@@ -169,6 +169,42 @@ def test_failing_deploy_ends_in_its_status(railway: FakeRailway, http: httpx.Cli
     assert final in outcome.detail
 
 
+def test_sleeping_deploy_is_final_and_counts_as_live(railway: FakeRailway, http: httpx.Client) -> None:
+    """SLEEPING ends the watch (as in Railway's CLI) and the fix is treated as deployed."""
+    railway.add_deployment("d-9", ["BUILDING", "DEPLOYING", "SLEEPING"], commit=SHA)
+
+    outcome, _ = _watch(railway, http, FakeClock())
+
+    assert DeployStatus.SLEEPING == outcome.status
+    assert "asleep" in outcome.detail
+    assert ActionKind.MARK_DEPLOYED == decide_after_deploy(outcome, auto_revert=False).kind
+
+
+def test_needs_approval_is_said_in_words_and_the_watch_goes_on(
+    railway: FakeRailway, http: httpx.Client
+) -> None:
+    """NEEDS_APPROVAL is a wait for a person: the progress says so once, and SUCCESS still ends it."""
+    railway.add_deployment("d-9", ["NEEDS_APPROVAL", "NEEDS_APPROVAL", "BUILDING", "SUCCESS"], commit=SHA)
+
+    outcome, seen = _watch(railway, http, FakeClock())
+
+    assert DeployStatus.SUCCESS == outcome.status
+    approval = [line for line in seen if "approve" in line]
+    assert 1 == len(approval)
+    assert "approve this deployment in the dashboard" in approval[0]
+
+
+def test_fake_railway_refuses_a_status_the_schema_does_not_have(
+    railway: FakeRailway, http: httpx.Client
+) -> None:
+    """The fake answers from Railway's schema: an invented status is an error, not a pass."""
+    railway.add_deployment("d-9", ["ACTIVE"], commit=SHA)
+
+    outcome, _ = _watch(railway, http, FakeClock())
+
+    assert DeployStatus.ERROR == outcome.status
+
+
 def test_deploy_that_never_finishes_times_out(railway: FakeRailway, http: httpx.Client) -> None:
     """A deploy stuck in BUILDING ends as TIMEOUT naming the last status, within the timeout."""
     railway.add_deployment("d-9", ["BUILDING"], commit=SHA)

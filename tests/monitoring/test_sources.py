@@ -253,7 +253,8 @@ def test_loki_query_range_with_nanosecond_cursor(fake_loki: FakeLoki, http: http
     fake_loki.push({"app": "api"}, base + 2, "second")
     fake_loki.push({"app": "api"}, base + 1, "first")
     fake_loki.push({"app": "worker"}, base + 1, "other")
-    source = LokiSource(f'loki:{fake_loki.url}?query={{app="api"}}', client=http, clock=lambda: base + 10**9)
+    settled = base + 10 * 10**9  # past the source's settle delay
+    source = LokiSource(f'loki:{fake_loki.url}?query={{app="api"}}', client=http, clock=lambda: settled)
     batch = source.read({}, 100)
     assert ["first", "second"] == _texts(batch)
     fake_loki.push({"app": "api"}, base + 3, "third")

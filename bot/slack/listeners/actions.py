@@ -9,6 +9,7 @@ from slack_bolt import Ack, App, BoltContext
 
 from bot.render.blocks import ACTION_IMPLEMENT, ACTION_MERGE, ACTION_REJECT
 from bot.slack.conversation import CommandRunner
+from bot.slack.failures import asker_of
 
 __all__ = ["register"]
 
@@ -29,4 +30,5 @@ def register(app: App, runner: CommandRunner) -> None:
                 message_ts=message_ts,
             ),
             reply_to=(channel, message_ts),
+            asker=asker_of(body),
         )

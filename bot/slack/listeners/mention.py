@@ -7,13 +7,14 @@ from typing import Any
 from slack_bolt import App, BoltContext
 
 from bot.slack.conversation import CommandRunner, is_from_bot
+from bot.slack.failures import asker_of
 
 __all__ = ["register"]
 
 
 def register(app: App, runner: CommandRunner) -> None:
     @app.event("app_mention")
-    def on_mention(event: dict[str, Any], context: BoltContext) -> None:
+    def on_mention(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
         if is_from_bot(event) or not event.get("user"):
             return
         runner.submit(
@@ -26,4 +27,5 @@ def register(app: App, runner: CommandRunner) -> None:
                 thread_ts=event.get("thread_ts", ""),
             ),
             reply_to=(event["channel"], event.get("thread_ts") or event["ts"]),
+            asker=asker_of(body),
         )

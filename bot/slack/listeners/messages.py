@@ -12,6 +12,7 @@ from slack_bolt import App, BoltContext
 
 from bot.commands import Unknown, parse_command
 from bot.slack.conversation import CommandRunner, is_from_bot
+from bot.slack.failures import asker_of
 
 __all__ = ["register"]
 
@@ -22,7 +23,7 @@ def is_command(text: str) -> bool:
 
 def register(app: App, runner: CommandRunner) -> None:
     @app.event("message")
-    def on_message(event: dict[str, Any], context: BoltContext) -> None:
+    def on_message(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
         if is_from_bot(event) or event.get("subtype") or not event.get("user"):
             return
         text = event.get("text", "")
@@ -45,4 +46,5 @@ def register(app: App, runner: CommandRunner) -> None:
             ),
             # Failures are answered for commands only: people also just talk in proposal threads.
             reply_to=(event["channel"], thread_ts) if direct or is_command(text) else None,
+            asker=asker_of(body) if direct or is_command(text) else None,
         )

@@ -330,6 +330,8 @@ def fake_slack() -> Iterator[FakeSlack]:
     fake.usergroups["SONCALL"] = [CAROL]
     yield fake
     fake.stop()
+    # A call slack.com would refuse (unknown method or argument) fails the test that made it.
+    assert [] == fake.refused
 
 
 @pytest.fixture

@@ -73,13 +73,14 @@ def test_mention_implement_applies_once_and_reports_in_the_thread(served: Served
     served.drain()
     assert [fix_id] == served.pipeline.applied
     assert "pushed" == _status(served.sessions, fix_id)
-    thread_lines = [
-        c.params["text"]
-        for c in served.fake.calls_to("chat.postMessage")
-        if c.params.get("thread_ts") == parent_ts
-    ]
+    thread_lines = served.fake.thread_lines(parent_ts)
     assert any("applying" in line for line in thread_lines)
     assert any("pushed abc1234" in line for line in thread_lines)
+    # One progress message edited in place, not a reply per step.
+    progress_posts = [
+        c for c in served.fake.calls_to("chat.postMessage") if c.params.get("thread_ts") == parent_ts
+    ]
+    assert 1 == len([c for c in progress_posts if "applying" in c.params["text"]])
     updates = served.fake.calls_to("chat.update")
     assert updates
     assert parent_ts == updates[-1].params["ts"]

@@ -83,10 +83,13 @@ def served_with_health(
 
 
 def _replies(served: Served, thread_ts: str) -> list[str]:
+    """What the asker saw in the thread, in order: replies and the private notes only they see."""
     return [
         str(call.params.get("text", ""))
-        for call in served.fake.calls_to("chat.postMessage")
-        if call.params.get("thread_ts") == thread_ts and call.params.get("channel") == CHANNEL
+        for call in served.fake.calls
+        if call.method in {"chat.postMessage", "chat.postEphemeral"}
+        and call.params.get("thread_ts") == thread_ts
+        and call.params.get("channel") == CHANNEL
     ]
 
 

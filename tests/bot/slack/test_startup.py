@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
 from bot.slack.client import make_web_client
 from bot.slack.startup import startup_checks
 from tests.bot.slack.conftest import CHANNEL, make_settings
+from tests.bot.slack.test_manifest import MANIFEST
 from tests.fakes.slack_api import FakeSlack
 
 
@@ -44,3 +46,20 @@ def test_bad_token_and_unknown_channel(fake: FakeSlack) -> None:
     assert bad[0].startswith("auth.test failed (invalid_auth): SLACK_BOT_TOKEN is not accepted")
     unknown = startup_checks(make_web_client(fake.token, base_url=fake.api_url), make_settings())
     assert unknown[0].startswith("channel C0OPS not found: check the id in agent.toml")
+
+
+def test_private_channel_needs_groups_read_and_says_so(fake: FakeSlack) -> None:
+    """Without groups:read a private channel cannot be checked: the advice names that scope."""
+    fake.add_channel(CHANNEL, "ops-private", is_member=True, is_private=True)
+    client = make_web_client(fake.token, base_url=fake.api_url)
+    problems = startup_checks(client, make_settings())
+    assert 1 == len(problems)
+    assert "(a private channel): add the groups:read scope" in problems[0]
+    fake.scopes += ",groups:read"  # what installing slack-manifest.yaml grants
+    assert [] == startup_checks(client, make_settings())
+
+
+def test_manifest_grants_groups_read_for_private_channels() -> None:
+    """The manifest asks for the scope the private-channel check needs."""
+    manifest = yaml.safe_load(MANIFEST.read_text())
+    assert "groups:read" in manifest["oauth_config"]["scopes"]["bot"]
