@@ -8,7 +8,7 @@ links (`<https://…|fix_…>`), trailing punctuation, curly quotes and any lett
 Grammar (the verb may follow "please"; `approve`/`apply` mean `implement`):
 
     implement [fix_…] [option N]     reject [fix_…] [reason…]     show [fix_…]
-    list      status      revert [fix_…]      scan [service]
+    list      status      revert [fix_…]      scan [service]      merge [fix_…]
     snooze <fix_…|incident-id> <duration>      resume [fix_…|incident-id]      help
 """
 
@@ -24,6 +24,7 @@ __all__ = [
     "Help",
     "Implement",
     "List",
+    "Merge",
     "Reject",
     "Resume",
     "Revert",
@@ -70,6 +71,13 @@ class Revert:
 
 
 @dataclass(frozen=True)
+class Merge:
+    """Merge the fix's pull request (pull-request delivery) at the head the bot validated."""
+
+    fix_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Scan:
     service: str | None = None
 
@@ -102,7 +110,7 @@ class Unknown:
     problem: str
 
 
-Command = Implement | Reject | Show | List | Status | Revert | Scan | Snooze | Resume | Help | Unknown
+Command = Implement | Reject | Show | List | Status | Revert | Merge | Scan | Snooze | Resume | Help | Unknown
 
 HELP_TEXT = """\
 Commands (mention me, DM me, or reply in a proposal's thread without the fix id):
@@ -112,6 +120,7 @@ Commands (mention me, DM me, or reply in a proposal's thread without the fix id)
   list                                       open proposals
   status                                     health, breaker, pending posts, Slack errors
   revert fix_…                               undo a pushed fix (approvers only)
+  merge fix_…                                merge the fix's pull request once checks pass (approvers only)
   scan [service]                             scan logs now
   snooze <fix_…|incident> <duration>         e.g. snooze fix_20261020_023300 2h
   resume [fix_…|incident]                    re-open applies after failures, or un-snooze
@@ -136,6 +145,7 @@ _VERBS = {
     "status": "status",
     "revert": "revert",
     "rollback": "revert",
+    "merge": "merge",
     "scan": "scan",
     "snooze": "snooze",
     "mute": "snooze",
@@ -243,6 +253,8 @@ def parse_command(text: str) -> Command:  # noqa: PLR0911 - one flat branch per 
         return _with_fix_id(normalized, args, lambda fix_id, _rest: Show(fix_id), extra=False)
     if verb == "revert":
         return _with_fix_id(normalized, args, lambda fix_id, _rest: Revert(fix_id), extra=False)
+    if verb == "merge":
+        return _with_fix_id(normalized, args, lambda fix_id, _rest: Merge(fix_id), extra=False)
     if verb == "scan":
         return _scan(normalized, args)
     if verb == "snooze":

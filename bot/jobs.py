@@ -24,6 +24,8 @@ from core.store.lifecycle import LifecycleError, ProposalStatus, audit, last_act
 from core.store.models import Incident, Proposal, utcnow
 from core.store.proposals import get_proposal, incident_of, waiting_since_before
 from fixes.apply import ApplyReport, run_apply, run_revert
+from fixes.delivery import follow as pr_follow
+from fixes.delivery import merge as pr_merge
 from fixes.deploy_watch import DeployOutcome, decide_after_deploy, record_deploy_outcome, watch_deploy
 from fixes.generate import propose_fix
 from fixes.learning import load_latest_program
@@ -37,6 +39,8 @@ __all__ = [
     "apply_fix",
     "expire_stale_proposals",
     "follow_deploy",
+    "follow_pull_requests",
+    "merge_fix",
     "revert_fix",
     "scan_and_propose",
     "verify_due_fixes",
@@ -146,6 +150,38 @@ def revert_fix(ctx: JobContext, fix_id: str, progress: Progress) -> ApplyReport:
     with ctx.sessions() as session:
         actor = last_actor(session, fix_id, "revert_requested")
     return run_revert(ctx.settings, ctx.sessions, fix_id, actor=actor or "bot", progress=progress)
+
+
+def merge_fix(ctx: JobContext, fix_id: str, actor: str, progress: Progress) -> ApplyReport:
+    """Merge the fix's pull request at its validated head (the caller follows the deploy once pushed)."""
+    result = pr_merge.merge_fix(ctx.settings, ctx.sessions, ctx.http, fix_id, actor=actor)
+    return ApplyReport(
+        fix_id,
+        result.ok,
+        result.status,
+        commit_sha=result.merge_commit_sha,
+        failed_step="" if result.ok else "merge",
+        message=result.message,
+    )
+
+
+def follow_pull_requests(
+    ctx: JobContext,
+    notify: Callable[[str, str], None],
+    *,
+    after_merge: Callable[[str], None] | None = None,
+    only: str | None = None,
+) -> list[pr_follow.PullUpdate]:
+    """One polling round over the open pull requests; notify (fix_id, line or "") of each change.
+
+    A fix merged in GitHub is handed to `after_merge` (the deploy watch starts from the merge commit).
+    """
+    updates = pr_follow.follow_pull_requests(ctx.settings, ctx.sessions, ctx.http, now=ctx.now(), only=only)
+    for update in updates:
+        notify(update.fix_id, update.message)
+        if update.outcome == "merged" and update.kind == "fix" and after_merge is not None:
+            after_merge(update.fix_id)
+    return updates
 
 
 def follow_deploy(ctx: JobContext, fix_id: str, progress: Progress) -> DeployOutcome:

@@ -58,6 +58,7 @@ __all__ = [
     "ApplyReportLike",
     "GroupMembers",
     "IncidentLike",
+    "MergeFix",
     "Metrics",
     "Notifier",
     "OnPushed",
@@ -100,6 +101,12 @@ class RevertFix(Protocol):
     """Revert the pushed commit of `fix_id` (the pipeline moves it → reverting → reverted)."""
 
     def __call__(self, fix_id: str, progress: Progress, /) -> ApplyReportLike: ...
+
+
+class MergeFix(Protocol):
+    """Merge the pull request of `fix_id` for `actor` at its validated head (pull-request delivery)."""
+
+    def __call__(self, fix_id: str, actor: str, progress: Progress, /) -> ApplyReportLike: ...
 
 
 class IncidentLike(Protocol):
@@ -178,10 +185,12 @@ class Operations:
         metrics: Metrics | None = None,
         trusted_actors: frozenset[str] = frozenset(),
         on_pushed: OnPushed | None = None,
+        merge_fix: MergeFix | None = None,
     ) -> None:
         self.settings = settings
         # Told about every fix this process pushed, so its deploy is followed (the runtime's watches).
         self.on_pushed = on_pushed
+        self.merge_fix = merge_fix
         # Actors allowed without being approvers: only the shell operator of `agent fixes …`
         # ("cli"), who already holds the database and the deploy key. Never a Slack user id.
         self.trusted_actors = trusted_actors
@@ -199,6 +208,7 @@ class Operations:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._reverting: set[str] = set()
+        self._merging: set[str] = set()
 
     # ------------------------------------------------------------------ dispatch
 
@@ -217,6 +227,8 @@ class Operations:
                 return self.status()
             case cmd.Revert(fix_id):
                 return self.revert(fix_id, actor, origin=origin)
+            case cmd.Merge(fix_id):
+                return self.merge(fix_id, actor)
             case cmd.Scan(service):
                 return self.scan(service, actor, origin=origin)
             case cmd.Snooze(target, seconds):
@@ -461,6 +473,51 @@ class Operations:
             f":rewind: Reverting `{fix_id}` for <@{actor}>. Progress follows in the thread.", fix_id=fix_id
         )
 
+    def merge(self, fix_id: str | None, actor: str) -> Reply:
+        """Merge the fix's open pull request at its validated head (approvers only); on the worker pool."""
+        if fix_id is None:
+            return _which_fix("merge")
+        service = self._service_of(fix_id)
+        if service is None:
+            return _not_found(fix_id)
+        why = self._refusal(actor, service)
+        if why is not None:
+            return self._refuse(actor, "merge", fix_id, why)
+        merge_fix = self.merge_fix
+        with self.sessions() as session:
+            status = get_proposal(session, fix_id).status
+        if merge_fix is None or status not in {ProposalStatus.PR_OPEN, ProposalStatus.REVERT_PR_OPEN}:
+            return Reply(
+                f"`{fix_id}` is {status}; only a fix waiting in an open pull request can be merged.",
+                private=True,
+                ok=False,
+                fix_id=fix_id,
+            )
+        with self._lock:
+            if fix_id in self._merging:
+                return Reply(f"`{fix_id}` is already being merged.", private=True, ok=False, fix_id=fix_id)
+            self._merging.add(fix_id)
+        with self.sessions.begin() as session:
+            audit(session, actor=actor, action="merge_requested", fix_id=fix_id, from_status=status)
+        self._submit(f"merge {fix_id}", lambda: self._run_merge(merge_fix, fix_id, actor), fix_id=fix_id)
+        return Reply(
+            f":twisted_rightwards_arrows: Merging the pull request of `{fix_id}` for <@{actor}>.",
+            fix_id=fix_id,
+        )
+
+    def _run_merge(self, merge_fix: MergeFix, fix_id: str, actor: str) -> None:
+        try:
+            report = merge_fix(fix_id, actor, lambda line: self.notifier.progress(fix_id, line))
+            # A merged fix is on the deploy branch now: follow its deploy (a merged revert has none).
+            if report.ok and report.status == ProposalStatus.PUSHED.value and self.on_pushed is not None:
+                self.on_pushed(fix_id, self.notifier)
+            icon = ":white_check_mark:" if report.ok else ":x:"
+            self.notifier.progress(fix_id, f"{icon} merge: {report.message}")
+        finally:
+            with self._lock:
+                self._merging.discard(fix_id)
+            self.notifier.proposal_changed(fix_id)
+
     def scan(self, service: str | None, actor: str, *, origin: Origin | None = None) -> Reply:
         """Scan one service (or all) now, on the worker pool."""
         names = [s.name for s in self.settings.services]
@@ -566,7 +623,8 @@ class Operations:
         try:
             report = self.apply_fix(fix_id, lambda line: self.notifier.progress(fix_id, line))
             outcome = "ok" if report.ok else "failed"
-            if report.ok and self.on_pushed is not None:
+            # Pull-request mode: not on the deploy branch yet (pr_open); the merge starts the watch.
+            if report.ok and report.status == ProposalStatus.PUSHED.value and self.on_pushed is not None:
                 self.on_pushed(fix_id, self.notifier)
             if report.ok:
                 sha = f" {report.commit_sha[:10]}" if report.commit_sha else ""

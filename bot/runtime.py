@@ -41,13 +41,15 @@ from bot.jobs import (
     apply_fix,
     expire_stale_proposals,
     follow_deploy,
+    follow_pull_requests,
+    merge_fix,
     revert_fix,
     scan_and_propose,
     verify_due_fixes,
 )
 from bot.log_lines import LOG_FORMAT, MarkedFormatter, route_uncaught_to_logging
 from bot.metrics import BotMetrics
-from bot.operations import ApplyFix, Notifier, OnPushed, Operations, RevertFix, ScanService
+from bot.operations import ApplyFix, MergeFix, Notifier, OnPushed, Operations, RevertFix, ScanService
 from bot.scheduler import guarded_scan, register_scan_jobs, release_scan_lease
 from bot.status import PipelineBreaker, breaker_health, validation_health
 from bot.web import HealthCheck, create_web_app
@@ -123,6 +125,19 @@ class DeployWatches:
         self.pool.submit(watch)
 
 
+def poll_pull_requests(
+    jobs: JobContext, deploys: DeployWatches, notifier: Notifier, only: str | None
+) -> None:
+    """One polling round over the open pull requests (or `only` that fix's); merged fixes get watched."""
+
+    def notify(fix_id: str, text: str) -> None:
+        if text:
+            notifier.progress(fix_id, text)
+        notifier.proposal_changed(fix_id)
+
+    follow_pull_requests(jobs, notify, after_merge=lambda fix_id: deploys.follow(fix_id, notifier), only=only)
+
+
 @dataclass
 class Runtime:
     """Every long-lived part of a running bot, started and stopped together."""
@@ -178,6 +193,11 @@ class Runtime:
         for fix_id in expire_stale_proposals(self.jobs):
             self.notifier.proposal_changed(fix_id)
 
+    def follow_pull_requests(self, only: str | None = None) -> None:
+        """Poll the open pull requests (pull-request delivery); merged fixes get their deploy watched."""
+
+        poll_pull_requests(self.jobs, self.deploys, self.notifier, only)
+
     def stop(self, *, wait: bool = True) -> None:
         """Stop taking work; with `wait`, running applies finish first (no half-done apply)."""
         if self._stopped.is_set():
@@ -204,6 +224,7 @@ class _Work:
     revert: RevertFix
     scan: ScanService
     on_pushed: OnPushed
+    merge: MergeFix
 
 
 @dataclass(frozen=True)
@@ -260,7 +281,10 @@ def build_runtime(
     def scan(service: str, progress: Progress, /) -> list[Incident]:
         return scan_and_propose(jobs, service, progress)
 
-    work = _Work(apply, revert, scan, deploys.follow)
+    def merge(fix_id: str, actor: str, progress: Progress, /) -> ApplyReport:
+        return merge_fix(jobs, fix_id, actor, progress)
+
+    work = _Work(apply, revert, scan, deploys.follow, merge)
     if settings.slack_enabled and not terminal:
         chat = _slack_chat(
             settings,
@@ -284,6 +308,11 @@ def build_runtime(
     checks["breaker"] = lambda: breaker_health(breaker)
     checks["validation"] = lambda: validation_health(settings)
     routes = [*chat.routes, *_alertmanager_routes(settings, sessions, chat.notifier)]
+    # A verified GitHub delivery polls that fix's pull request now, off the request's thread.
+    routes += _github_routes(
+        settings,
+        lambda fix_id: deploys.pool.submit(poll_pull_requests, jobs, deploys, chat.notifier, fix_id),
+    )
 
     scheduler = BackgroundScheduler(timezone="UTC")
     checks["scheduler"] = lambda: "ok" if scheduler.running else "error: the scheduler is not running"
@@ -321,6 +350,17 @@ def _register_jobs(runtime: Runtime) -> None:
         max_instances=1,
         replace_existing=True,
     )
+    pr_services = [s for s in settings.services if s.delivery == "pull_request"]
+    if pr_services:
+        runtime.scheduler.add_job(
+            runtime.follow_pull_requests,
+            trigger="interval",
+            seconds=min(s.pull_request.poll_seconds for s in pr_services),
+            id="pull_requests",
+            coalesce=True,
+            max_instances=1,
+            replace_existing=True,
+        )
 
 
 def _terminal_chat(
@@ -349,6 +389,7 @@ def _terminal_chat(
         metrics=metrics,
         trusted_actors=trusted_actors,
         on_pushed=work.on_pushed,
+        merge_fix=work.merge,
     )
     idle = "disabled (no SLACK_BOT_TOKEN: the terminal stands in for Slack)"
     return _Chat(operations, notifier, {"slack": lambda: idle}, [])
@@ -382,6 +423,7 @@ def _slack_chat(
         revert_fix=work.revert,
         scan_service=work.scan,
         on_pushed=work.on_pushed,
+        merge_fix=work.merge,
         metrics=metrics,
         breaker=breaker,
     )
@@ -428,6 +470,15 @@ def _alertmanager_routes(
         notifier.new_proposals()
 
     return [alertmanager_route(token=token.get_secret_value(), on_alerts=on_alerts)]
+
+
+def _github_routes(settings: Settings, on_fix: Callable[[str], object]) -> list[BaseRoute]:
+    secret = settings.secrets.github_webhook_secret
+    if secret is None:
+        return []
+    from bot.github_webhook import github_webhook_route
+
+    return [github_webhook_route(secret=secret.get_secret_value(), on_fix=on_fix)]
 
 
 def resume_deploy_watches(runtime: Runtime) -> list[str]:

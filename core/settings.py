@@ -36,6 +36,7 @@ __all__ = [
     "DetectorThresholds",
     "LLMSettings",
     "PhoenixTarget",
+    "PullRequestSettings",
     "RailwayTarget",
     "Secrets",
     "ServiceSettings",
@@ -164,6 +165,22 @@ class PhoenixTarget(_Section):
     min_samples: int = Field(20, ge=1, json_schema_extra={"example": "20"})
 
 
+class PullRequestSettings(_Section):
+    """Pull-request delivery (`delivery = "pull_request"`): where the hosting API is, how PRs look.
+
+    See docs/delivery.md. `repository` defaults to the owner/name in the service's `repo` URL.
+    """
+
+    api_url: str = Field("https://api.github.com", json_schema_extra={"example": '"https://api.github.com"'})
+    repository: str = Field("", pattern=r"^$|^[\w.-]+/[\w.-]+$", json_schema_extra={"example": '"acme/api"'})
+    draft: bool = Field(False, json_schema_extra={"example": "false"})
+    labels: tuple[str, ...] = Field(("fixbot",), json_schema_extra={"example": '["fixbot"]'})
+    poll_seconds: Duration = Field(60, ge=5, json_schema_extra={"example": '"1m"'})
+    merge_method: Literal["merge", "squash", "rebase"] = Field(
+        "squash", json_schema_extra={"example": '"squash"'}
+    )
+
+
 _DEFAULT_DENIED = (
     ".git/**",
     ".github/**",
@@ -224,6 +241,9 @@ class ServiceSettings(_Section):
     thresholds: DetectorThresholds = Field(default_factory=DetectorThresholds)
     railway: RailwayTarget = Field(default_factory=RailwayTarget)
     phoenix: PhoenixTarget = Field(default_factory=PhoenixTarget)
+    # push: commit straight to `branch`; pull_request: push fixbot/<fix_id> and open a PR (docs/delivery.md).
+    delivery: Literal["push", "pull_request"] = Field("push", json_schema_extra={"example": '"push"'})
+    pull_request: PullRequestSettings = Field(default_factory=PullRequestSettings)
 
     @field_validator("source")
     @classmethod
@@ -347,6 +367,7 @@ class Secrets:
     railway_api_token: SecretStr | None = None
     alertmanager_token: SecretStr | None = None
     phoenix_api_key: SecretStr | None = None
+    github_webhook_secret: SecretStr | None = None
     loki_token: SecretStr | None = None
 
     def masked(self) -> dict[str, str]:
@@ -368,6 +389,7 @@ _SECRET_ENV = {
     "railway_api_token": "RAILWAY_API_TOKEN",
     "alertmanager_token": "ALERTMANAGER_TOKEN",
     "phoenix_api_key": "PHOENIX_API_KEY",
+    "github_webhook_secret": "GITHUB_WEBHOOK_SECRET",
     "loki_token": "LOKI_TOKEN",
 }
 
@@ -725,6 +747,8 @@ def _secrets(env: Mapping[str, str], *, serving: bool = True) -> Secrets:
         raw = env.get(var, "").strip()
         if var == "LLM_API_KEY" and not raw:
             raw = env.get("OPENAI_API_KEY", "").strip()
+        if var == "GIT_TOKEN" and not raw:
+            raw = env.get("GITHUB_TOKEN", "").strip()  # the name GitHub Actions and `gh` use
         prefix = _TOKEN_PREFIX.get(var)
         if raw and prefix and not raw.startswith(prefix):
             raise ConfigError(

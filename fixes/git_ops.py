@@ -233,6 +233,26 @@ class GitRepo:
                 ) from None
             raise GitError(f"git push to {branch} failed: {output}") from None
 
+    def push_branch(self, sha: str, branch: str) -> None:
+        """Point origin's `branch` (one the bot owns, e.g. fixbot/<fix_id>) at `sha`, forcing it.
+
+        A retried fix is re-applied on a newer base, so its branch may have to move backwards or sideways.
+        """
+        with self._translated(f"push {branch}"):
+            self._repo.git.push("--porcelain", "origin", f"+{sha}:refs/heads/{branch}")
+
+    def fetch_branch(self, branch: str) -> str | None:
+        """Fetch origin's `branch` into refs/remotes/origin/<branch>; its head, or None if there is none."""
+        with self._translated(f"ls-remote {branch}"):
+            listed = str(self._repo.git.ls_remote("origin", f"refs/heads/{branch}"))
+        if not listed.strip():
+            return None
+        with self._translated(f"fetch {branch}"):
+            self._repo.git(c=_NO_AUTO_MAINTENANCE).fetch(
+                "-q", "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
+            )
+        return str(listed.split(maxsplit=1)[0])
+
     def find_commit_with_trailer(self, ref: str, key: str, value: str, *, max_count: int = 200) -> str | None:
         """The newest commit reachable from `ref` whose trailer `key` equals `value`, or None."""
         with self._translated(f"log {ref}"):
@@ -247,8 +267,11 @@ class GitRepo:
 
     def revert(self, sha: str, message: str, *, identity: Identity) -> str:
         """Commit the inverse of `sha` on HEAD with `message`; `GitError` on conflict (nothing left over)."""
+        # A merge commit (a pull request merged with merge_method "merge") is reverted against its
+        # first parent, the deploy branch it was merged into.
+        mainline = ["-m", "1"] if self._is_merge(sha) else []
         try:
-            self._repo.git.revert("--no-commit", sha)
+            self._repo.git.revert("--no-commit", *mainline, sha)
         except git.GitCommandError as exc:
             output = _output(exc, self._secrets)
             raise GitError(
@@ -269,8 +292,16 @@ class GitRepo:
     def changed_paths(self, sha: str) -> list[str]:
         """Paths a commit touched (relative to the repository root)."""
         with self._translated(f"show {sha[:12]}"):
-            out = self._repo.git.show("--name-only", "--format=", sha)
+            if self._is_merge(sha):  # what the merge brought into its first parent
+                out = self._repo.git.diff("--name-only", f"{sha}^1", sha)
+            else:
+                out = self._repo.git.show("--name-only", "--format=", sha)
         return [line for line in out.splitlines() if line.strip()]
+
+    def _is_merge(self, sha: str) -> bool:
+        with self._translated(f"rev-list {sha[:12]}"):
+            parents = str(self._repo.git.rev_list("--parents", "-n", "1", sha)).split()
+        return len(parents) > 2
 
     def message(self, sha: str) -> str:
         with self._translated(f"log {sha[:12]}"):

@@ -130,7 +130,8 @@ def implement(ctx: click.Context, fix_id: str, user: str | None, option: int) ->
     context = cli_context(ctx)
     with _operations(context) as operations:
         _say(operations.handle(cmd.Implement(fix_id, option), user or _OPERATOR))
-    _settled(context, fix_id, {"pushed", "deployed", "verified"})
+    # pr_open: pull-request delivery opened the PR (`agent fixes merge` or GitHub merges it).
+    _settled(context, fix_id, {"pushed", "deployed", "verified", "pr_open"})
 
 
 @fixes.command()
@@ -154,7 +155,19 @@ def revert(ctx: click.Context, fix_id: str, user: str | None) -> None:
     context = cli_context(ctx)
     with _operations(context) as operations:
         _say(operations.handle(cmd.Revert(fix_id), user or _OPERATOR))
-    _settled(context, fix_id, {"reverted"})
+    _settled(context, fix_id, {"reverted", "revert_pr_open"})
+
+
+@fixes.command()
+@click.argument("fix_id")
+@click.option("--as", "user", default=None, help=_AS_HELP)
+@click.pass_context
+def merge(ctx: click.Context, fix_id: str, user: str | None) -> None:
+    """Merge the pull request of FIX_ID (pull-request delivery) at the head the bot validated."""
+    context = cli_context(ctx)
+    with _operations(context) as operations:
+        _say(operations.handle(cmd.Merge(fix_id), user or _OPERATOR))
+    _settled(context, fix_id, {"pushed", "reverted"})
 
 
 @fixes.command()

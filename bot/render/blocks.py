@@ -32,6 +32,7 @@ from bot.render.views import OptionView, ProposalView, Reply, StatusReport
 
 __all__ = [
     "ACTION_IMPLEMENT",
+    "ACTION_MERGE",
     "ACTION_REJECT",
     "DIFF_BUDGET",
     "SECTION_LIMIT",
@@ -48,6 +49,7 @@ __all__ = [
 
 ACTION_IMPLEMENT = "implement_fix"
 ACTION_REJECT = "reject_fix"
+ACTION_MERGE = "merge_fix"
 SECTION_LIMIT = 3000
 DIFF_BUDGET = 2800  # leaves room for the fence and the "cut" note inside one section
 ALTERNATIVE_DIFF_BUDGET = 900
@@ -156,11 +158,42 @@ def status_line(view: ProposalView) -> str:  # noqa: PLR0911, PLR0912 - one flat
     if status == "revert_failed":
         reason = escape_mrkdwn(_cut(view.failure_reason, 300))
         return f":x: Revert failed: {reason} — `{view.commit_sha[:10]}` is still on the branch"
+    if status in {"pr_open", "revert_pr_open"}:
+        return pull_request_line(view)
     if status == "expired":
         return ":zzz: Expired — nobody acted on it in time"
     if status == "superseded":
         return ":twisted_rightwards_arrows: Superseded — a newer proposal replaced it"
     return f"Status: {status}"
+
+
+_CHECK_ICON = {
+    "passing": ":white_check_mark:",
+    "failing": ":x:",
+    "pending": ":hourglass:",
+    "none": ":grey_question:",
+}
+
+
+def pull_request_line(view: ProposalView) -> str:
+    """Where the fix's pull request stands: link, checks, review, mergeable, and what to do next."""
+    pull = view.pull_request
+    what = "Revert pull request" if view.status == "revert_pr_open" else "Pull request"
+    if pull is None:
+        return f":arrows_counterclockwise: {what} open — approved by <@{view.approver}>"
+    link = f"<{pull.url}|#{pull.number}>" if pull.url else f"#{pull.number}"
+    draft = " (draft)" if pull.draft else ""
+    parts = [
+        f":arrows_counterclockwise: {what} {link}{draft} — approved by <@{view.approver}>",
+        f"checks {_CHECK_ICON.get(pull.checks, '')} {pull.checks}",
+        f"review {pull.review.replace('_', ' ')}",
+        f"mergeable: {pull.mergeable}",
+    ]
+    if pull.head_changed:
+        parts.append(":warning: branch changed after approval — merge it in GitHub")
+    elif pull.ready_to_merge:
+        parts.append(f"`merge {view.fix_id}` or the Merge button merges it")
+    return " · ".join(parts)
 
 
 def _when(moment: datetime | None) -> str:
@@ -242,6 +275,25 @@ def _buttons(view: ProposalView) -> ActionsBlock:
     return ActionsBlock(block_id=f"actions:{view.fix_id}", elements=elements)
 
 
+def _merge_button(view: ProposalView) -> ActionsBlock:
+    number = view.pull_request.number if view.pull_request is not None else 0
+    button = ButtonElement(
+        text="Merge",
+        action_id=ACTION_MERGE,
+        value=view.fix_id,
+        style="primary",
+        confirm=ConfirmObject(
+            title="Merge this pull request?",
+            text=MarkdownTextObject(
+                text=f"This merges pull request #{number} of {view.fix_id} at the head the bot validated."
+            ),
+            confirm="Merge",
+            deny="Cancel",
+        ),
+    )
+    return ActionsBlock(block_id=f"merge:{view.fix_id}", elements=[button])
+
+
 def proposal_message(view: ProposalView, *, bot_mention: str = "@fixbot") -> Message:
     """The proposal as posted in the channel and updated in place as its status changes."""
     blocks: list[Block] = [
@@ -291,6 +343,12 @@ def proposal_message(view: ProposalView, *, bot_mention: str = "@fixbot") -> Mes
         blocks.append(DividerBlock())
         blocks.extend(SectionBlock(text=MarkdownTextObject(text=_alternative_text(o))) for o in alternatives)
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_cut(status_line(view), 2000))]))
+    if (
+        view.status in {"pr_open", "revert_pr_open"}
+        and view.pull_request
+        and view.pull_request.ready_to_merge
+    ):
+        blocks.append(_merge_button(view))
     if view.awaiting_decision:
         blocks.append(_buttons(view))
         blocks.append(

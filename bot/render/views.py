@@ -13,7 +13,7 @@ from typing import Any
 from bot.render.states import state_label
 from core.store.models import Incident, Proposal
 
-__all__ = ["IncidentView", "OptionView", "ProposalView", "Reply", "StatusReport"]
+__all__ = ["IncidentView", "OptionView", "ProposalView", "PullRequestView", "Reply", "StatusReport"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,32 @@ class OptionView:
 
 
 @dataclass(frozen=True)
+class PullRequestView:
+    """The pull request that delivers a fix (pull-request delivery), as last polled."""
+
+    kind: str
+    number: int
+    url: str
+    state: str
+    draft: bool
+    checks: str
+    review: str
+    mergeable: str
+    head_changed: bool
+
+    @property
+    def ready_to_merge(self) -> bool:
+        """Checks green, nobody asked for changes, and the head is the one the bot validated."""
+        return (
+            self.state == "open"
+            and not self.draft
+            and not self.head_changed
+            and self.checks == "passing"
+            and self.review != "changes_requested"
+        )
+
+
+@dataclass(frozen=True)
 class ProposalView:
     fix_id: str
     service: str
@@ -80,6 +106,7 @@ class ProposalView:
     created_at: datetime | None = None
     proof: str = ""  # "proven: …" | "not proven: <why>"
     test_suggestion: str = ""
+    pull_request: PullRequestView | None = None
 
     @property
     def has_fix(self) -> bool:
@@ -123,7 +150,27 @@ class ProposalView:
             created_at=proposal.created_at,
             proof=proposal.proof or "",
             test_suggestion=proposal.test_suggestion,
+            pull_request=_pull_request_view(proposal),
         )
+
+
+def _pull_request_view(proposal: Proposal) -> PullRequestView | None:
+    # The newest pull request shown: a revert's once there is one, else the fix's own.
+    pulls = list(proposal.pull_requests or [])
+    if not pulls:
+        return None
+    pull = pulls[-1]
+    return PullRequestView(
+        kind=pull.kind,
+        number=pull.number,
+        url=pull.url,
+        state=pull.state,
+        draft=pull.draft,
+        checks=pull.checks,
+        review=pull.review,
+        mergeable=pull.mergeable,
+        head_changed=bool(pull.observed_head_sha and pull.observed_head_sha != pull.head_sha),
+    )
 
 
 def _numbers(proposal: Proposal) -> range:

@@ -24,7 +24,7 @@ from slack_sdk.errors import SlackClientError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.metrics import BotMetrics
-from bot.operations import ApplyFix, GroupMembers, OnPushed, Operations, RevertFix, ScanService
+from bot.operations import ApplyFix, GroupMembers, MergeFix, OnPushed, Operations, RevertFix, ScanService
 from bot.slack.client import SlackCalls
 from bot.slack.conversation import CommandRunner
 from bot.slack.dedupe import DeliveryLedger, delivery_key
@@ -170,6 +170,7 @@ def build_slack_stack(
     revert_fix: RevertFix,
     scan_service: ScanService,
     on_pushed: OnPushed | None = None,
+    merge_fix: MergeFix | None = None,
     registry: CollectorRegistry | None = None,
     metrics: BotMetrics | None = None,
     breaker: Breaker | None = None,
@@ -199,6 +200,7 @@ def build_slack_stack(
         errors=errors,
         metrics=metrics,
         on_pushed=on_pushed,
+        merge_fix=merge_fix,
     )
     runner = CommandRunner(
         operations,

@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from bot.commands import Command, Implement, Reject, Revert, Show, Snooze, Unknown, parse_command
+from bot.commands import Command, Implement, Merge, Reject, Revert, Show, Snooze, Unknown, parse_command
 from bot.operations import Operations, Origin
-from bot.render.blocks import reply_message, text_message
+from bot.render.blocks import ACTION_MERGE, reply_message, text_message
 from bot.render.views import Reply
 from bot.slack.client import SlackCalls
 from bot.slack.dedupe import DeliveryLedger
@@ -143,7 +143,8 @@ class CommandRunner:
         self._answer(reply, user=user, channel=channel, thread_ts=reply_thread, direct=direct)
 
     def _with_thread_fix(self, command: Command, channel: str, thread_ts: str) -> Command:
-        if isinstance(command, Implement | Reject | Show | Revert) and command.fix_id is None and thread_ts:
+        with_fix = Implement | Reject | Show | Revert | Merge
+        if isinstance(command, with_fix) and command.fix_id is None and thread_ts:
             fix_id = self.operations.fix_for_thread(channel, thread_ts)
             if fix_id is not None:
                 return dataclasses.replace(command, fix_id=fix_id)
@@ -161,6 +162,8 @@ class CommandRunner:
         command: Command
         if action_id.startswith("implement_fix"):
             command = Implement(fix_id, int(option) if option.isdigit() else None)
+        elif action_id == ACTION_MERGE:
+            command = Merge(fix_id)
         else:
             command = Reject(fix_id, "")
         reply = self.operations.handle(command, user, Origin(channel, message_ts, user))

@@ -6,6 +6,8 @@ proposed -> approved -> applying -> pushed -> deployed -> verified
     \\-> rejected | expired | superseded
 pushed -> deploy_failed;  deployed -> unresolved (the incident came back)
 pushed | deployed | deploy_failed | verified | unresolved -> reverting -> reverted | revert_failed
+applying -> pr_open -> pushed (merged) | rejected (closed unmerged)      [delivery = "pull_request"]
+reverting -> revert_pr_open -> reverted (merged) | revert_failed (closed unmerged)
 ```
 
 Every change is one `UPDATE proposals SET ... WHERE fix_id = :id AND status IN (:expected)`: when two
@@ -66,6 +68,9 @@ class ProposalStatus(StrEnum):
     REVERTING = "reverting"
     REVERTED = "reverted"
     REVERT_FAILED = "revert_failed"
+    # Pull-request delivery (fixes/delivery): the change waits in an open pull request.
+    PR_OPEN = "pr_open"
+    REVERT_PR_OPEN = "revert_pr_open"
 
 
 S = ProposalStatus
@@ -73,14 +78,16 @@ S = ProposalStatus
 TRANSITIONS: Mapping[ProposalStatus, frozenset[ProposalStatus]] = {
     S.PROPOSED: frozenset({S.APPROVED, S.REJECTED, S.EXPIRED, S.SUPERSEDED}),
     S.APPROVED: frozenset({S.APPLYING, S.FAILED}),
-    S.APPLYING: frozenset({S.PUSHED, S.FAILED}),
+    S.APPLYING: frozenset({S.PUSHED, S.FAILED, S.PR_OPEN}),
+    S.PR_OPEN: frozenset({S.PUSHED, S.REJECTED}),
     S.FAILED: frozenset({S.APPROVED, S.REJECTED, S.EXPIRED, S.SUPERSEDED}),
     S.PUSHED: frozenset({S.DEPLOYED, S.DEPLOY_FAILED, S.REVERTING}),
     S.DEPLOYED: frozenset({S.VERIFIED, S.UNRESOLVED, S.REVERTING}),
     S.DEPLOY_FAILED: frozenset({S.REVERTING}),
     S.VERIFIED: frozenset({S.REVERTING}),
     S.UNRESOLVED: frozenset({S.REVERTING}),
-    S.REVERTING: frozenset({S.REVERTED, S.REVERT_FAILED}),
+    S.REVERTING: frozenset({S.REVERTED, S.REVERT_FAILED, S.REVERT_PR_OPEN}),
+    S.REVERT_PR_OPEN: frozenset({S.REVERTED, S.REVERT_FAILED}),
     S.REVERT_FAILED: frozenset({S.REVERTING}),
     S.REJECTED: frozenset(),
     S.EXPIRED: frozenset(),
@@ -95,9 +102,11 @@ OPEN_STATUSES: tuple[ProposalStatus, ...] = (
     S.APPROVED,
     S.APPLYING,
     S.FAILED,
+    S.PR_OPEN,
     S.PUSHED,
     S.DEPLOYED,
     S.DEPLOY_FAILED,
+    S.REVERT_PR_OPEN,
 )
 # A pushed commit that `revert` may undo.
 REVERTIBLE: tuple[ProposalStatus, ...] = (
@@ -114,9 +123,11 @@ POSTABLE: tuple[ProposalStatus, ...] = (
     S.FAILED,
     S.APPROVED,
     S.APPLYING,
+    S.PR_OPEN,
     S.PUSHED,
     S.DEPLOYED,
     S.VERIFIED,
+    S.REVERT_PR_OPEN,
 )
 
 _WHY_NOT: Mapping[ProposalStatus, str] = {
@@ -266,7 +277,7 @@ def _source_of(sources: frozenset[ProposalStatus], target: ProposalStatus) -> st
     return next(iter(sources)).value if len(sources) == 1 else ""
 
 
-_ALREADY_APPROVED = frozenset({S.APPROVED, S.APPLYING, S.PUSHED, S.DEPLOYED, S.VERIFIED})
+_ALREADY_APPROVED = frozenset({S.APPROVED, S.APPLYING, S.PR_OPEN, S.PUSHED, S.DEPLOYED, S.VERIFIED})
 
 
 def approve(

@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
     "AuditEvent",
@@ -32,6 +32,7 @@ __all__ = [
     "LlmUsage",
     "ProcessedEvent",
     "Proposal",
+    "PullRequest",
     "RuntimeState",
     "SourceCursor",
     "utcnow",
@@ -168,6 +169,11 @@ class Proposal(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     expires_at: Mapped[datetime | None]
+    # Pull-request delivery only (fixes/delivery): the fix's PR and any revert PR, read-only here.
+    # Loaded on first access (inside a session), so push-mode code pays no extra query.
+    pull_requests: Mapped[list[PullRequest]] = relationship(
+        viewonly=True, lazy="select", order_by="PullRequest.id"
+    )
 
     @property
     def validation_passed(self) -> bool:
@@ -275,3 +281,43 @@ class LlmUsage(Base):
     fix_id: Mapped[str] = mapped_column(String(40), default="")
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PullRequest(Base):
+    """A pull request that delivers a fix (`kind` "fix") or its revert ("revert"), as last seen.
+
+    `head_sha` is the commit the bot validated and pushed: a merge is only ever asked for with it.
+    The other state columns are what the hosting API said at the last poll (or webhook);
+    `etags` keeps the validators of those reads so an unchanged poll costs a 304.
+    """
+
+    __tablename__ = "pull_requests"
+    __table_args__ = (UniqueConstraint("fix_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fix_id: Mapped[str] = mapped_column(String(40), ForeignKey("proposals.fix_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="fix")
+    service: Mapped[str] = mapped_column(String(64))
+    repository: Mapped[str] = mapped_column(String(140))
+    number: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(Text, default="")
+    branch: Mapped[str] = mapped_column(String(255))
+    base: Mapped[str] = mapped_column(String(255))
+    head_sha: Mapped[str] = mapped_column(String(64))
+    observed_head_sha: Mapped[str] = mapped_column(String(64), default="")
+    # open | closed | merged
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    draft: Mapped[bool] = mapped_column(default=False)
+    # GitHub's mergeable_state: clean | blocked | dirty | unstable | behind | draft | unknown ...
+    mergeable: Mapped[str] = mapped_column(String(16), default="unknown")
+    # passing | failing | pending | none
+    checks: Mapped[str] = mapped_column(String(16), default="none")
+    checks_detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # approved | changes_requested | commented | none
+    review: Mapped[str] = mapped_column(String(32), default="none")
+    merge_commit_sha: Mapped[str] = mapped_column(String(64), default="")
+    closed_by: Mapped[str] = mapped_column(String(64), default="")
+    etags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    next_poll_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

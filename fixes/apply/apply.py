@@ -57,6 +57,8 @@ from fixes.apply.steps import (
     record_failure,
     token,
 )
+from fixes.delivery import pull_request as delivery
+from fixes.delivery.errors import DeliveryError
 from fixes.edits import Edit, content_hash
 from fixes.errors import GitError, PolicyViolation
 from fixes.git_ops import GitRepo, scrub
@@ -285,8 +287,17 @@ def run_apply(
                 )
             run.repo = repo = open_repo(run)
             sha, result = push_with_retries(run, lambda: _attempt_apply(run, repo, option, approved), repo)
+            # Delivery hook: in pull-request mode, open (or reuse) the fix's PR; None in push mode.
+            pull = delivery.open_for_fix(
+                settings, sessions, service, fix_id, sha, validation_output=result.output
+            )
         except StepFailed as failure:
             return record_failure(run, failure, ProposalStatus.APPLYING, ProposalStatus.FAILED)
+        except DeliveryError as exc:
+            reason = f"{delivery.branch_name(fix_id)} was pushed, but no pull request was opened: {exc}"
+            return record_failure(
+                run, StepFailed(Step.PUSH, reason), ProposalStatus.APPLYING, ProposalStatus.FAILED
+            )
         except Exception as exc:
             log.exception("apply of %s failed unexpectedly", fix_id)
             unexpected = StepFailed(
@@ -300,16 +311,18 @@ def run_apply(
             transition(
                 session,
                 fix_id,
-                ProposalStatus.PUSHED,
+                ProposalStatus.PR_OPEN if pull else ProposalStatus.PUSHED,
                 actor="pipeline",
                 expected=[ProposalStatus.APPLYING],
                 evidence={
                     "commit_sha": sha,
                     "base_commit": run.base,
                     "backup": str(run.backup.location if run.backup else ""),
+                    **({"pull_request": pull.url or pull.number} if pull else {}),
                 },
                 values={
-                    "commit_sha": sha,
+                    # PR mode: commit_sha becomes the merge commit once merged (the deploy watch's key).
+                    "commit_sha": "" if pull else sha,
                     "base_commit": run.base,
                     "validation_status": "passed",
                     "validation_outcome": validation_outcome(result),
@@ -319,13 +332,19 @@ def run_apply(
                 },
             )
             delete_journal(session, fix_id)
+            if pull:
+                delivery.store(session, fix_id, service.name, pull)
             breaker.record_apply_result(
                 session, service.name, ok=True, fix_id=fix_id, threshold=settings.apply.breaker_threshold
             )
         run.step_done(Step.RECORD)
         housekeeping(run)
+    delivered = ProposalStatus.PR_OPEN if pull else ProposalStatus.PUSHED
     message = f"{fix_id} pushed to {service.branch} as {sha[:12]}"
+    if pull:
+        verb = "reused" if pull.reused else "opened"
+        message = (
+            f"{fix_id}: pull request #{pull.number} {verb} ({pull.url}) for {sha[:12]} into {service.branch}"
+        )
     say(message)
-    return ApplyReport(
-        fix_id, True, ProposalStatus.PUSHED.value, commit_sha=sha, output=output, message=message
-    )
+    return ApplyReport(fix_id, True, delivered.value, commit_sha=sha, output=output, message=message)

@@ -20,6 +20,8 @@ from fixes.apply.backup import load_backup, restore
 from fixes.apply.journal import delete_journal, read_journal, repo_lock
 from fixes.apply.plan import ApplyReport, Step, StepFailed
 from fixes.apply.steps import Progress, Run, lock_path, noop, record_failure, token, worktree
+from fixes.delivery import pull_request as delivery
+from fixes.delivery.errors import DeliveryError
 from fixes.errors import FixError, GitError
 from fixes.git_ops import GitRepo
 
@@ -86,11 +88,16 @@ def _reconcile_one(
         head = repo.fetch(service.branch)
         trailer = "Reverts-Fix-Id" if reverting else "Fix-Id"
         pushed = repo.find_commit_with_trailer(f"refs/remotes/origin/{service.branch}", trailer, fix_id)
+        # Delivery hook: in PR mode the commit is on fixbot/<fix_id> until its pull request is merged.
+        kind = "revert" if reverting else "fix"
+        branch_head = None if pushed else delivery.pushed_fix_branch(repo, service, fix_id, kind)
         repo.reset_hard(head)
         run.repo, run.base = repo, head
     except GitError as exc:
         say(f"cannot reconcile {fix_id} yet: {exc}")
         return ApplyReport(fix_id, False, status.value, failed_step="reconcile", message=str(exc))
+    if branch_head:
+        return _reconcile_pull_request(run, branch_head, str(journal.get("step", Step.PUSH.value)), kind)
 
     step = str(journal.get("step", Step.PREPARE.value))
     if pushed:
@@ -137,6 +144,45 @@ def _reconcile_one(
     target = ProposalStatus.REVERT_FAILED if reverting else ProposalStatus.FAILED
     report = record_failure(run, failure, status, target)
     return report
+
+
+def _reconcile_pull_request(run: Run, head_sha: str, step: str, kind: str) -> ApplyReport:
+    """The process stopped after pushing fixbot/[revert-]<fix_id>: open (or find) its pull request now."""
+    reverting = kind == "revert"
+    current = ProposalStatus.REVERTING if reverting else ProposalStatus.APPLYING
+    target = ProposalStatus.REVERT_PR_OPEN if reverting else ProposalStatus.PR_OPEN
+    args = (run.settings, run.sessions, run.service, run.fix_id, head_sha)
+    try:
+        if reverting:
+            pull = delivery.open_for_revert(*args, actor="reconcile")
+        else:
+            pull = delivery.open_for_fix(*args, validation_output="")
+    except DeliveryError as exc:
+        reason = f"interrupted after pushing {delivery.branch_name(run.fix_id, kind)}; no pull request: {exc}"
+        failed = ProposalStatus.REVERT_FAILED if reverting else ProposalStatus.FAILED
+        return record_failure(run, StepFailed(Step.PUSH, reason), current, failed)
+    if pull is None:  # not PR mode: pushed_fix_branch found nothing to settle this way
+        raise AssertionError("a fix branch was found for a service in push mode")
+    with run.sessions.begin() as session:
+        transition(
+            session,
+            run.fix_id,
+            target,
+            actor="reconcile",
+            expected=[current],
+            evidence={"commit_sha": head_sha, "interrupted_after": step, "pull_request": pull.url},
+            values={"failed_step": "", "failure_reason": ""}
+            # The push comes after the validate step passed: the trailer on the branch says so.
+            | ({} if reverting else {"validation_status": "passed", "validation_outcome": "passed"}),
+        )
+        delete_journal(session, run.fix_id)
+        delivery.store(session, run.fix_id, run.service.name, pull)
+    message = (
+        f"{run.fix_id}: the process stopped after {step}, but {head_sha[:12]} is on "
+        f"{pull.branch}; pull request #{pull.number} {'found' if pull.reused else 'opened'}"
+    )
+    run.progress(message)
+    return ApplyReport(run.fix_id, True, target.value, commit_sha=head_sha, message=message)
 
 
 def _settle(sessions: sessionmaker[Session], fix_id: str, _: None, reason: str) -> ApplyReport:

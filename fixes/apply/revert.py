@@ -33,6 +33,8 @@ from fixes.apply.steps import (
     read_step,
     record_failure,
 )
+from fixes.delivery import pull_request as delivery
+from fixes.delivery.errors import DeliveryError
 from fixes.errors import GitError
 from fixes.git_ops import GitRepo
 from fixes.validation import ValidationResult, plan_for, validate_worktree
@@ -116,10 +118,18 @@ def run_revert(
         try:
             run.repo = repo = open_repo(run)
             sha, result = push_with_retries(
-                run, lambda: _attempt_revert(run, repo, commit_sha, approved), repo
+                run, lambda: _attempt_revert(run, repo, commit_sha, approved), repo, "revert"
             )
+            # Delivery hook: in pull-request mode, open (or reuse) the revert's PR; None in push mode.
+            pull = delivery.open_for_revert(settings, sessions, service, fix_id, sha, actor=actor)
         except StepFailed as failure:
             return record_failure(run, failure, ProposalStatus.REVERTING, ProposalStatus.REVERT_FAILED)
+        except DeliveryError as exc:
+            reason = (
+                f"{delivery.branch_name(fix_id, 'revert')} was pushed, but no pull request was opened: {exc}"
+            )
+            no_pull = StepFailed(Step.PUSH, reason)
+            return record_failure(run, no_pull, ProposalStatus.REVERTING, ProposalStatus.REVERT_FAILED)
         except Exception as exc:
             log.exception("revert of %s failed unexpectedly", fix_id)
             unexpected = StepFailed(
@@ -130,26 +140,32 @@ def run_revert(
             transition(
                 session,
                 fix_id,
-                ProposalStatus.REVERTED,
+                ProposalStatus.REVERT_PR_OPEN if pull else ProposalStatus.REVERTED,
                 actor=actor,
                 expected=[ProposalStatus.REVERTING],
-                evidence={"revert_commit_sha": sha},
+                evidence={"revert_commit_sha": sha, **({"pull_request": pull.url} if pull else {})},
                 values={
-                    "revert_commit_sha": sha,
-                    "outcome": "reverted",
+                    # PR mode: revert_commit_sha becomes the merge commit once the revert PR is merged.
+                    "revert_commit_sha": "" if pull else sha,
+                    **({} if pull else {"outcome": "reverted"}),
                     "failed_step": "",
                     "failure_reason": "",
                 },
             )
             delete_journal(session, fix_id)
+            if pull:
+                delivery.store(session, fix_id, service.name, pull)
         run.step_done(Step.RECORD)
         housekeeping(run)
+    reverted = ProposalStatus.REVERT_PR_OPEN if pull else ProposalStatus.REVERTED
     message = f"{fix_id} reverted on {service.branch} by {sha[:12]}"
+    if pull:
+        message = f"{fix_id}: revert pull request #{pull.number} ({pull.url}) for {sha[:12]}"
     say(message)
     return ApplyReport(
         fix_id,
         True,
-        ProposalStatus.REVERTED.value,
+        reverted.value,
         commit_sha=sha,
         output=result.output[-OUTPUT_LIMIT:],
         message=message,

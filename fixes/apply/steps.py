@@ -22,6 +22,7 @@ from fixes.apply import breaker
 from fixes.apply.backup import Backup, restore
 from fixes.apply.journal import delete_journal, read_journal, write_journal
 from fixes.apply.plan import ApplyReport, Step, StepFailed
+from fixes.delivery import pull_request as delivery
 from fixes.errors import FixError, GitError, PushRejected
 from fixes.git_ops import GitRepo, Identity, scrub
 from fixes.validation import ValidationResult
@@ -120,14 +121,15 @@ def fetch(run: Run, repo: GitRepo) -> str:
 
 
 def push_with_retries(
-    run: Run, attempt: Callable[[], tuple[str, ValidationResult]], repo: GitRepo
+    run: Run, attempt: Callable[[], tuple[str, ValidationResult]], repo: GitRepo, kind: str = "fix"
 ) -> tuple[str, ValidationResult]:
     retries = run.settings.apply.push_retries
     for number in range(retries + 1):
         sha, result = attempt()
-        run.progress(f"pushing {sha[:12]} to {run.service.branch}")
+        run.progress(f"pushing {sha[:12]} to {delivery.push_target(run.service, run.fix_id, kind)}")
         try:
-            repo.push(sha, run.service.branch)
+            # Push mode: the deploy branch. PR mode: fixbot/<fix_id> (or fixbot/revert-<fix_id>).
+            delivery.push(repo, sha, run.service, run.fix_id, kind)
         except PushRejected:
             run.progress(
                 f"push rejected: {run.service.branch} moved (attempt {number + 1} of {retries + 1}); "

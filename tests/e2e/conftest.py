@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -47,7 +47,7 @@ from tests.fakes.railway import FakeRailway
 from tests.fakes.serving import serve_asgi
 from tests.fakes.slack_api import FakeSlack, RecordedCall
 
-__all__ = ["ALICE", "CHANNEL", "Commit", "World", "world"]
+__all__ = ["ALICE", "CHANNEL", "Commit", "World", "running_world", "world"]
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789abcdef"
 SLACK_TOKEN = "xoxb-e2e-token"
@@ -286,6 +286,18 @@ endpoint = {q(railway.url)}
 @pytest.fixture
 def world(tmp_path: Path, engine: Engine) -> Iterator[World]:
     """The sample shop with two batches of real logs, the fakes, and the bot running against them."""
+    with running_world(tmp_path, engine) as running:
+        yield running
+
+
+@contextmanager
+def running_world(
+    tmp_path: Path,
+    engine: Engine,
+    *,
+    configure: Callable[[SampleService, ExitStack], tuple[str, dict[str, str]]] | None = None,
+) -> Iterator[World]:
+    """`world`; `configure(sample, stack)` returns keys for the service's TOML entry and extra environment."""
     sample = create_sample_service(tmp_path / "sample")
     produce_logs(sample, runs=2)
 
@@ -296,13 +308,21 @@ def world(tmp_path: Path, engine: Engine) -> Iterator[World]:
         railway = stack.enter_context(FakeRailway(bearer_tokens={RAILWAY_TOKEN}))
         model = stack.enter_context(ScriptedLMServer(sample_shop_script()))
 
+        service_lines, extra_env = configure(sample, stack) if configure is not None else ("", {})
+        config = _config(tmp_path, sample, model, railway)
+        # Keys of the [[services]] entry go before its [services.railway] sub-table.
+        text = config.read_text(encoding="utf-8").replace(
+            "\n[services.railway]", f"{service_lines}\n[services.railway]"
+        )
+        config.write_text(text, encoding="utf-8")
         settings = load_settings(
-            _config(tmp_path, sample, model, railway),
+            config,
             environ={
                 "LLM_API_KEY": "scripted",
                 "SLACK_BOT_TOKEN": SLACK_TOKEN,
                 "SLACK_SIGNING_SECRET": SIGNING_SECRET,
                 "RAILWAY_API_TOKEN": RAILWAY_TOKEN,
+                **extra_env,
             },
         )
         runtime = build_runtime(

@@ -83,7 +83,7 @@ class LocalServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = _serve
+            do_GET = do_POST = do_PUT = _serve
 
             def log_message(self, format: str, *args: Any) -> None:
                 return

@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 
-from bot.render.blocks import ACTION_IMPLEMENT, ACTION_REJECT
+from bot.render.blocks import ACTION_IMPLEMENT, ACTION_MERGE, ACTION_REJECT
 from bot.slack.conversation import CommandRunner
 from bot.slack.failures import asker_of
 
@@ -15,7 +15,7 @@ __all__ = ["register"]
 
 
 def register(app: App, runner: CommandRunner) -> None:
-    @app.action(re.compile(rf"^(?:{ACTION_IMPLEMENT}(?:_\d+)?|{ACTION_REJECT})$"))
+    @app.action(re.compile(rf"^(?:{ACTION_IMPLEMENT}(?:_\d+)?|{ACTION_REJECT}|{ACTION_MERGE})$"))
     def on_button(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: BoltContext) -> None:
         ack()
         channel = (body.get("channel") or {}).get("id") or body.get("container", {}).get("channel_id", "")

@@ -18,6 +18,7 @@ def test_a_crashing_command_tells_the_asker_its_reference(
     """`list` with the proposals table gone: the asker gets an ephemeral with the ref the log has."""
     with served.sessions.begin() as session:
         session.execute(text("DROP TABLE audit_events"))
+        session.execute(text("DROP TABLE pull_requests"))  # its foreign key would keep proposals
         session.execute(text("DROP TABLE proposals"))
     with caplog.at_level(logging.ERROR):
         assert 200 == served.send.mention("list", user=ALICE, event_id="EvBroken").status_code
