@@ -310,9 +310,9 @@ def running_world(
 
         service_lines, extra_env = configure(sample, stack) if configure is not None else ("", {})
         config = _config(tmp_path, sample, model, railway)
-        # Keys of the [[services]] entry go before its [services.railway] sub-table.
+        # Keys of the [[services]] entry go before its first sub-table ([services.thresholds]).
         text = config.read_text(encoding="utf-8").replace(
-            "\n[services.railway]", f"{service_lines}\n[services.railway]"
+            "\n[services.thresholds]", f"{service_lines}\n[services.thresholds]"
         )
         config.write_text(text, encoding="utf-8")
         settings = load_settings(
