@@ -18,6 +18,7 @@ from bot.render.views import ProposalView
 from core.settings import Settings
 from core.store import lifecycle
 from core.store.models import Proposal
+from core.store.proposals import get_proposal
 from fixes.apply import run_apply
 from fixes.generate import propose_fix
 from tests.fixes.llm_support import (
@@ -63,6 +64,12 @@ def _propose(
     return propose_fix(add_incident(db), service=service, llm=llm_settings(), sessions=db, lm=lm)
 
 
+def _view(db: sessionmaker[Session], fix_id: str) -> ProposalView:
+    """The view as the bot builds it: inside a session (the proposal's relations load lazily)."""
+    with db() as session:
+        return ProposalView.of(get_proposal(session, fix_id))
+
+
 def test_test_failing_on_the_base_proves_the_fix(
     db: sessionmaker[Session], sample_remote: Path, scripted_lm: ServerFactory, tmp_path: Path
 ) -> None:
@@ -77,7 +84,7 @@ def test_test_failing_on_the_base_proves_the_fix(
     )
     assert proposal.proven
     assert "+++ b/tests/test_regression.py" in proposal.diff
-    assert "proven: `tests/test_regression.py" in render_proposal(ProposalView.of(proposal))
+    assert "proven: `tests/test_regression.py" in render_proposal(_view(db, proposal.fix_id))
 
     # Approved and applied: the regression test is in the pushed commit.
     settings = Settings(
@@ -110,5 +117,5 @@ def test_service_without_test_edits_is_not_proven_and_shows_the_suggestion(
     """Tests not allowed: 'not proven: …', and the model's test suggestion is shown instead."""
     proposal = _propose(db, sample_remote, scripted_lm, [GOOD_EDIT])
     assert (proposal.proof or "").startswith("not proven: this service does not allow")
-    text = render_proposal(ProposalView.of(proposal))
+    text = render_proposal(_view(db, proposal.fix_id))
     assert "suggested test: handle({'id': 2, 'items': None}) returns 0." in text
