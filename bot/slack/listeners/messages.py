@@ -33,6 +33,8 @@ def register(app: App, runner: CommandRunner) -> None:
         thread_ts = event.get("thread_ts", "")
         if not direct and not thread_ts:
             return
+        # Failures are answered for commands only: people also just talk in proposal threads.
+        answered = direct or is_command(text)
         runner.submit(
             context.get("delivery"),
             lambda: runner.handle_text(
@@ -44,7 +46,6 @@ def register(app: App, runner: CommandRunner) -> None:
                 direct=direct,
                 only_known=not direct,
             ),
-            # Failures are answered for commands only: people also just talk in proposal threads.
-            reply_to=(event["channel"], thread_ts) if direct or is_command(text) else None,
-            asker=asker_of(body) if direct or is_command(text) else None,
+            reply_to=(event["channel"], thread_ts) if answered else None,
+            asker=asker_of(body) if answered else None,
         )
