@@ -665,13 +665,35 @@ class LineFolder:
         """The record still open (the input ended)."""
         return self._emit()
 
-    def carry(self) -> tuple[list[LogEvent], list[RawLine]]:
-        """End of a scan: (the events now complete, the raw lines of a traceback cut short).
+    def _holdable(self, since: datetime) -> bool:
+        event = self.pending
+        return (
+            event is not None
+            and (event.timestamp is None or event.timestamp >= since)
+            and self.head is not None
+            and not self.block
+            and not event.traceback
+            and event.level in {"error", "critical"}
+            # A request line is whole; the bot's own lines are dropped anyway.
+            and not event.fields.get(_OWN)
+            and "status" not in event.fields
+        )
+
+    def carry(self, *, hold_error_since: datetime | None = None) -> tuple[list[LogEvent], list[RawLine]]:
+        """End of a scan: (the events now complete, the raw lines of a record that may go on).
 
         A record whose traceback has not reached its exception line yet is handed back as raw lines
-        for the next scan to feed first (the rest is most likely still being written); any other open
-        record is complete enough and is emitted.
+        for the next scan to feed first (the rest is most likely still being written). So is an error
+        record that is the last line read and was written at or after `hold_error_since` (or has no
+        time): its traceback is usually the next thing written (`logger.exception` writes the
+        message, then the frames), and an older one would have had it by now. The caller passes None
+        when that record was already held once, so a service that logs one last error and falls
+        silent still has it reported by the next scan. Any other open record is emitted.
         """
+        if self.state == "none" and hold_error_since is not None and self._holdable(hold_error_since):
+            lines = [self.head] if self.head is not None else []
+            self.pending, self.block, self.held, self.head, self.tail = None, [], [], None, []
+            return [], lines
         if self.state != "frames":
             return self.close(), []
         lines = [self.head, *self.tail] if self.head is not None and self.pending is not None else self.tail

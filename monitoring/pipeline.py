@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from monitoring.detect import Anomaly, Detector, DetectorState, Thresholds
 from monitoring.events import LineFolder, LogEvent, RawLine
@@ -19,7 +19,11 @@ from monitoring.headers import HeaderFormat
 from monitoring.redact import redact
 from monitoring.templates import TemplateMiner
 
-__all__ = ["Analysis", "Scanner", "analyze", "redact_event"]
+__all__ = ["HOLD_ERROR_LINE", "Analysis", "Scanner", "analyze", "redact_event"]
+
+# An error line read last waits one scan for its traceback only if it is this recent: frames follow
+# their message within milliseconds, so an older line without them has none coming.
+HOLD_ERROR_LINE = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -58,12 +62,16 @@ class Scanner:
         self.folder = LineFolder(header)
         self.miner = TemplateMiner()
         self.detector = Detector(thresholds, state, now=now)
+        self.now = now
         self.events = 0
         self.progress = progress
         carried = [_raw_from_json(line) for line in state.carry]
         state.carry = []
         if carried:
             self.feed(carried)
+        # The record a previous scan held back (an error line whose traceback had not come yet):
+        # held once, then reported even if nothing follows it.
+        self._held_head = self.folder.head if carried else None
 
     def feed(self, lines: Iterable[RawLine]) -> None:
         """Parse, redact, mine and observe every event these lines complete."""
@@ -101,12 +109,15 @@ class Scanner:
         return self.detector.finish(self._template_of)
 
     def suspend(self) -> list[Anomaly]:
-        """Like `finish`, but a traceback cut short is kept in the state for the next scan.
+        """Like `finish`, but a record that may go on is kept in the state for the next scan.
 
         A scheduled scan ends wherever the source's newest line is; the next lines may continue a
-        traceback, so that record waits (its raw lines are stored with the detector state).
+        traceback (or start the traceback of the error line read last), so that record waits (its
+        raw lines are stored with the detector state) for one more scan.
         """
-        complete, carry = self.folder.carry()
+        held_before = self._held_head is not None and self.folder.head is self._held_head
+        since = None if held_before else self.now - HOLD_ERROR_LINE
+        complete, carry = self.folder.carry(hold_error_since=since)
         for event in complete:
             self._event(event)
         anomalies = self.detector.finish(self._template_of)

@@ -96,3 +96,56 @@ def test_traceback_split_between_two_source_reads_is_one_event(tmp_path: Path) -
     log.write_text(HEAD + TAIL)
     found = scan_once(FileSource(log), DetectorThresholds(error_repeat=1), now=NOW, batch_lines=3)
     assert [("error_pattern", "KeyError", 1)] == [(a.kind, a.exception_type, a.count) for a in found]
+
+
+ERROR_LINE = "2026-10-20 02:30:01,000 ERROR app.orders: lookup failed for order 42\n"
+FRAMES = HEAD.split(ERROR_LINE, 1)[1]
+
+
+def _two_scans(tmp_path: Path, sessions: sessionmaker[Session], first: str, then: str) -> list[list[object]]:
+    log = tmp_path / "app.log"
+    log.write_text(first)
+    service = ServiceSettings(
+        name="api", source=f"file:{log}", repo=str(tmp_path), thresholds=DetectorThresholds(error_repeat=1)
+    )
+    settings_ = Settings(config_path=None, data_dir=tmp_path, services=(service,))
+    # The scans run seconds after the error line was written (an older one would not be held).
+    now = datetime(2026, 10, 20, 2, 30, 5, tzinfo=UTC)
+    reports = [run_scan(settings_, sessions, service, now=lambda: now)]
+    with log.open("a") as handle:
+        handle.write(then)
+    reports.append(run_scan(settings_, sessions, service, now=lambda: now))
+    reports.append(run_scan(settings_, sessions, service, now=lambda: now))
+    return [[(a.kind, a.exception_type, a.samples[0]) for a in r.anomalies] for r in reports]
+
+
+def test_error_line_read_last_waits_for_its_traceback(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    """A scan that ends right after `logger.exception`'s message line (its traceback not written yet)
+    holds that line: the next scan folds message and traceback into one event, not two."""
+    found = _two_scans(
+        tmp_path, sessions, "2026-10-20 02:30:00,000 INFO app.web: started\n" + ERROR_LINE, FRAMES + TAIL
+    )
+    assert [[], [("error_pattern", "KeyError", "lookup failed for order 42")], []] == found
+
+
+def test_error_line_held_once_is_reported_when_nothing_follows(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    """A service that logs one last error and falls silent: held by one scan, reported by the next."""
+    found = _two_scans(tmp_path, sessions, ERROR_LINE, "")
+    assert [[], [("error_pattern", "", "lookup failed for order 42")], []] == found
+
+
+def test_old_error_line_read_last_is_not_held(tmp_path: Path, sessions: sessionmaker[Session]) -> None:
+    """An error line read last a day after it was written has no traceback coming: reported at once."""
+    log = tmp_path / "app.log"
+    log.write_text(ERROR_LINE)
+    service = ServiceSettings(
+        name="api", source=f"file:{log}", repo=str(tmp_path), thresholds=DetectorThresholds(error_repeat=1)
+    )
+    report = run_scan(
+        Settings(config_path=None, data_dir=tmp_path, services=(service,)), sessions, service, now=lambda: NOW
+    )
+    assert ["lookup failed for order 42"] == [a.samples[0] for a in report.anomalies]
