@@ -129,6 +129,8 @@ class DetectorState:
     values: dict[str, list[str]] = field(default_factory=dict)  # key -> error values seen
     shares: dict[str, float] = field(default_factory=dict)  # route -> baseline error share
     carry: list[dict[str, Any]] = field(default_factory=list)  # raw lines of an unfinished record
+    # key -> [slot, count, bad, run, spiking, baseline, share or -1] of a slot a scan ended inside
+    open_slots: dict[str, list[float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         def tail(mapping: Mapping[str, Any]) -> dict[str, Any]:
@@ -142,6 +144,7 @@ class DetectorState:
             "values": tail(self.values),
             "shares": tail(self.shares),
             "carry": list(self.carry),
+            "open_slots": tail(self.open_slots),
         }
 
     @classmethod
@@ -156,6 +159,11 @@ class DetectorState:
             values={str(k): [str(x) for x in v] for k, v in (data.get("values") or {}).items()},
             shares={str(k): float(v) for k, v in (data.get("shares") or {}).items()},
             carry=[dict(x) for x in (data.get("carry") or []) if isinstance(x, Mapping)],
+            open_slots={
+                str(k): [float(x) for x in v]
+                for k, v in (data.get("open_slots") or {}).items()
+                if isinstance(v, list) and len(v) == 7
+            },
         )
 
 
@@ -534,7 +542,15 @@ class Detector:
             name = _state_key(key, self._templates)
             series = self._series[key] = _Series(slot=slot, baseline=self.state.rates.get(name, 0.0))
             series.share = self.state.shares.get(name)
-        elif slot < series.slot - 2:
+            opened = self.state.open_slots.pop(name, None)
+            if opened is not None and slot - 2 <= opened[0] <= slot:
+                # The previous scan ended inside this series' slot: go on counting it from before its
+                # early judgement (run of high slots and baseline too), so a spike straddling two scans
+                # is judged as one pass would judge it.
+                series.slot, series.count, series.bad, series.run = (int(v) for v in opened[:4])
+                series.spiking, series.baseline = bool(opened[4]), opened[5]
+                series.share = None if opened[6] < 0 else opened[6]
+        if slot < series.slot - 2:
             # Time went back by minutes (a series started on a line without a time of its own, a
             # source that mixes writers): start again at the new time, without judging the old slot.
             series.slot, series.count, series.bad, series.run, series.spiking = slot, 0, 0, 0, False
@@ -656,8 +672,15 @@ class Detector:
 
     # -- the end of the scan ----------------------------------------------------------------------
 
-    def finish(self, template_of: Callable[[Hashable], str] | None = None) -> list[Anomaly]:
-        """The anomalies found; `template_of(group)` gives a group's final template text."""
+    def finish(
+        self, template_of: Callable[[Hashable], str] | None = None, *, keep_open: bool = False
+    ) -> list[Anomaly]:
+        """The anomalies found; `template_of(group)` gives a group's final template text.
+
+        Every series' last slot is judged, full or not. With `keep_open` (a scheduled scan, which the
+        next one continues) a slot that has not ended by `now` is also stored in the state as it was
+        before that judgement, so the next scan goes on counting it and judges the whole slot again.
+        """
 
         def text(group: Hashable) -> str:
             if template_of is not None:
@@ -665,6 +688,18 @@ class Detector:
             return self._templates.get(group, str(group))
 
         for key, series in list(self._series.items()):
+            if keep_open and (series.slot + 1) * self._slot > self._now_epoch:
+                share = -1.0 if series.share is None else series.share
+                opened = [
+                    series.slot,
+                    series.count,
+                    series.bad,
+                    series.run,
+                    series.spiking,
+                    series.baseline,
+                    share,
+                ]
+                self.state.open_slots[_state_key(key, text)] = [float(v) for v in opened]
             self._close(key, series, self._last)
         self._update_state(text)
         merged: dict[str, tuple[_Acc, str, str]] = {}

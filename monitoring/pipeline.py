@@ -120,7 +120,7 @@ class Scanner:
         complete, carry = self.folder.carry(hold_error_since=since)
         for event in complete:
             self._event(event)
-        anomalies = self.detector.finish(self._template_of)
+        anomalies = self.detector.finish(self._template_of, keep_open=True)
         self.state.carry = [
             {"text": raw.text, "number": raw.number, "level": raw.level}
             | ({"timestamp": raw.timestamp.isoformat()} if raw.timestamp else {})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
@@ -149,3 +149,40 @@ def test_old_error_line_read_last_is_not_held(tmp_path: Path, sessions: sessionm
         Settings(config_path=None, data_dir=tmp_path, services=(service,)), sessions, service, now=lambda: NOW
     )
     assert ["lookup failed for order 42"] == [a.samples[0] for a in report.anomalies]
+
+
+def _warnings(start_minute: int, per_minute: int, minutes: int) -> list[str]:
+    """`duplicate event` warnings, evenly spread, as plain `logging` lines."""
+    step = 60 / per_minute
+    return [
+        f"{(NOW + timedelta(seconds=start_minute * 60 + i * step)):%Y-%m-%d %H:%M:%S},000 "
+        f"WARNING app.events: duplicate event {i}, retrying"
+        for i in range(per_minute * minutes)
+    ]
+
+
+# 40 quiet minutes (one a minute), then a burst of 30 a minute lasting exactly `sustain_seconds`, or
+# half of it (not an incident).
+SPIKE = [RawLine(t, n) for n, t in enumerate(_warnings(0, 1, 40) + _warnings(40, 30, 2), 1)]
+SHORT = [RawLine(t, n) for n, t in enumerate(_warnings(0, 1, 40) + _warnings(40, 30, 1), 1)]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from([SPIKE, SHORT]), st.floats(min_value=0.01, max_value=0.99))
+def test_spike_straddling_two_scheduled_scans_is_judged_as_one_pass(log: list[RawLine], at: float) -> None:
+    """Two scheduled scans split anywhere find the burst one pass finds (and no burst where one pass
+    finds none): the slot a scan ends in, and the run of high slots, go on in the next scan instead
+    of the two halves being judged apart. (Both scans may report it: incidents dedupe by fingerprint.)"""
+    whole = {a.kind for a in analyze(log, T, DetectorState(), now=NOW).anomalies}
+    cut = max(1, int(len(log) * at))
+    state = DetectorState()
+    kinds: set[str] = set()
+    for part in (log[:cut], log[cut:]):
+        # Each scan runs a second after the newest line it reads (scheduled scans keep up).
+        last = datetime.fromisoformat(part[-1].text[:19]).replace(tzinfo=UTC)
+        scanner = Scanner(T, state, now=last + timedelta(seconds=1))
+        scanner.feed(part)
+        kinds |= {a.kind for a in scanner.suspend()}
+        state = DetectorState.from_json(state.to_json())
+    assert ({"unusual"} if log is SPIKE else set()) == whole
+    assert whole == kinds
