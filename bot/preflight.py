@@ -76,8 +76,8 @@ def _repository(settings: Settings, service: ServiceSettings) -> Finding:
 
 
 def _source(settings: Settings, service: ServiceSettings, http: httpx.Client) -> Finding:
-    from monitoring.scan import open_service_source
     from monitoring.sources import SourceError
+    from monitoring.stream import open_service_source
 
     what = f"{service.name} log source"
     try:

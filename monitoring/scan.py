@@ -5,14 +5,13 @@ a proposal; the caller (the bot) analyses them with DSPy and posts to Slack. A f
 recorded (kept cursor, error, next attempt with backoff) and reported, never raised: one broken
 service must not stop the scheduler or the others.
 
-`scan_once` is the read-only variant behind `agent scan --once`: it reads a source from its start,
-stores nothing and returns the anomalies.
+The read-only variant behind `agent scan --once` is `monitoring.stream.scan_once` (no database).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,22 +19,19 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.settings import DetectorThresholds, ServiceSettings, Settings
+from core.settings import ServiceSettings, Settings
 from core.store.cursors import get_cursor, record_failure, record_success
 from core.store.incidents import IncidentChange, upsert_incident
 from core.store.models import utcnow
 from monitoring.detect import Anomaly, DetectorState
-from monitoring.events import RawLine, looks_like_known_shape
-from monitoring.headers import HeaderFormat, detect_header
+from monitoring.headers import HeaderFormat
 from monitoring.pipeline import Scanner
-from monitoring.sources import LogSource, SourceError, SourceRateLimited, open_source
+from monitoring.sources import SourceError, SourceRateLimited
+from monitoring.stream import BATCH_LINES, Progress, auto_header, batches, open_service_source
 
-__all__ = ["BATCH_LINES", "ScanReport", "open_service_source", "record_alerts", "run_scan", "scan_once"]
+__all__ = ["ScanReport", "record_alerts", "run_scan"]
 
 log = logging.getLogger(__name__)
-
-BATCH_LINES = 50_000
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -52,69 +48,6 @@ class ScanReport:
     @property
     def to_propose(self) -> list[int]:
         return [change.incident.id for change in self.changes if change.should_propose]
-
-
-def open_service_source(
-    settings: Settings, service: ServiceSettings, client: httpx.Client | None, spec: str | None = None
-) -> LogSource:
-    """The log source of `service` (or `spec`), with tokens from the settings' secrets."""
-    return open_source(
-        spec or service.source,
-        client=client,
-        railway_endpoint=service.railway.endpoint,
-        railway_secrets=settings.secrets,
-        phoenix=service.phoenix,
-    )
-
-
-def _batches(
-    source: LogSource, cursor: dict[str, Any], limit: int
-) -> Iterator[tuple[list[RawLine], dict[str, Any]]]:
-    while True:
-        batch = source.read(cursor, limit)
-        cursor = batch.cursor
-        for note in batch.notes:
-            log.info("%s: %s", source.spec, note)
-        yield batch.lines, cursor
-        if not batch.more or not batch.lines:
-            return
-
-
-def scan_once(
-    source: LogSource,
-    thresholds: DetectorThresholds,
-    *,
-    log_format: str = "",
-    now: datetime | None = None,
-    progress: Progress | None = None,
-    batch_lines: int = BATCH_LINES,
-) -> list[Anomaly]:
-    """Read `source` from its start and return the anomalies; nothing is stored or posted.
-
-    Raises `SourceError` when the source fails. Without `log_format`, plain lines of another shape
-    than the ones `monitoring.events` knows are split with a detected Loghub-style header.
-    """
-    now = now or utcnow()
-    scanner: Scanner | None = None
-    read = 0
-    # Streamed: one chunk in memory at a time; the scanner keeps only what detection needs.
-    for batch, _ in _batches(source, {}, batch_lines):
-        if scanner is None:
-            header = HeaderFormat.compile(log_format) if log_format else _auto_header(batch)
-            scanner = Scanner(thresholds, DetectorState(), now=now, header=header)
-        scanner.feed(batch)
-        read += len(batch)
-        if progress is not None:
-            progress(f"read {read:,} lines from {source.spec}")
-    return scanner.finish() if scanner is not None else []
-
-
-def _auto_header(lines: list[RawLine]) -> HeaderFormat | None:
-    # Only for logs the built-in shapes do not cover (they would lose their level otherwise).
-    sample = [raw.text for raw in lines[:500]]
-    if sum(looks_like_known_shape(text) for text in sample) * 2 >= max(len(sample), 1):
-        return None
-    return detect_header(sample)
 
 
 def run_scan(
@@ -150,10 +83,10 @@ def run_scan(
         after = position
         # All batches of one scan stream through one scanner (bounded memory; a traceback across
         # two batches is one event); the record still open at the end waits in the state.
-        for lines, cursor in _batches(source, position, batch_lines):
+        for lines, cursor in batches(source, position, batch_lines):
             after = cursor
             if scanner is None:
-                scanner = Scanner(service.thresholds, state, now=now(), header=header or _auto_header(lines))
+                scanner = Scanner(service.thresholds, state, now=now(), header=header or auto_header(lines))
             scanner.feed(lines)
             if progress is not None:
                 progress(f"{service.name}: {scanner.events:,} events read")

@@ -72,8 +72,8 @@ def _scan_once(
     import httpx
 
     from core.settings import ServiceSettings
-    from monitoring.scan import open_service_source, scan_once
     from monitoring.sources import SourceError
+    from monitoring.stream import open_service_source, scan_once
 
     settings = context.settings
     if service is None and spec is None:

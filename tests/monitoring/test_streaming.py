@@ -14,8 +14,9 @@ from core.settings import DetectorThresholds, ServiceSettings, Settings
 from monitoring.detect import DetectorState
 from monitoring.events import RawLine
 from monitoring.pipeline import Scanner, analyze
-from monitoring.scan import run_scan, scan_once
+from monitoring.scan import run_scan
 from monitoring.sources.file import FileSource
+from monitoring.stream import scan_once
 from tests.monitoring.service_logs import service_log
 
 NOW = datetime(2026, 10, 21, tzinfo=UTC)
