@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
+from urllib.parse import unquote
 
 from monitoring.headers import HeaderFormat
 
@@ -388,7 +389,13 @@ def _uvicorn_access(body: str, number: int, stamp: datetime | None) -> LogEvent 
     code = int(status)
     level = "error" if code >= 500 else "warning" if code >= 400 else "info"
     fields: dict[str, Any] = {"method": method, "path": path, "status": code}
-    return LogEvent(f"{method} {path} {status}", level, "access", stamp, number, fields=fields)
+    return LogEvent(f"{method} {_readable(path)} {status}", level, "access", stamp, number, fields=fields)
+
+
+def _readable(path: str) -> str:
+    # Percent-decoded for people and for redaction: `?q=token%3Dxoxb-…` hides the token from every
+    # rule that looks for a word boundary before it.
+    return unquote(path) if "%" in path else path
 
 
 def _from_line(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent:
@@ -440,7 +447,7 @@ def _access_event(groups: Mapping[str, str], raw: RawLine) -> LogEvent:
         except ValueError:
             parsed = None
     return LogEvent(
-        message=f"{groups['method']} {groups['path']} {status}",
+        message=f"{groups['method']} {_readable(groups['path'])} {status}",
         level=_access_level(status),
         logger="access",
         timestamp=parsed or raw.timestamp,

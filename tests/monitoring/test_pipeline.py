@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.settings import DetectorThresholds
+from monitoring.detect import DetectorState
 from monitoring.events import RawLine, parse_lines
-from monitoring.pipeline import redact_event
+from monitoring.pipeline import Scanner, redact_event
 from tests.monitoring.test_redact import SAMPLES
 
 
@@ -86,3 +90,41 @@ def test_json_cut_anywhere_is_one_event(cut: int) -> None:
     if cut > RECORD.index('"logger"'):
         assert ("error", "app.payments"[: len(event.logger)]) == (event.level, event.logger)
         assert event.message.startswith("payment provider timeout")
+
+
+def _scan_log(text: str) -> list[str]:
+    """Plain `logging` lines that put `text` where every detector keeps something: a warning burst
+    (unusual), repeated errors and a traceback (error_pattern), truncation warnings (performance),
+    requests with it in path and query, 5xx included (new value, error share), and INFO traffic."""
+    start = datetime(2026, 10, 20, 2, 0, tzinfo=UTC)
+
+    def at(seconds: float) -> str:
+        return f"{start + timedelta(seconds=seconds):%Y-%m-%d %H:%M:%S},000"
+
+    lines = [f"{at(m * 60)} WARNING app.cache: refresh slow for {text}" for m in range(40)]
+    lines += [f"{at(2400 + i * 2)} WARNING app.cache: refresh slow for {text}" for i in range(90)]
+    lines += [f"{at(2600 + i)} INFO app.web: request from {text}" for i in range(5)]
+    lines += [f"{at(2610 + i)} WARNING app.llm: response truncated for {text}" for i in range(3)]
+    lines += [f"{at(2620 + i)} ERROR app.pay: payment failed: {text}" for i in range(3)]
+    lines += [f"{at(2630)} ERROR app.pay: unhandled", "Traceback (most recent call last):"]
+    lines += ['  File "/app/pay.py", line 3, in charge', f"ValueError: bad card {text}"]
+    quoted = quote(text, safe="")  # as a client encodes a query value
+    for i in range(40):
+        status = 500 if i % 2 else 200
+        lines.append(
+            f'{at(2640 + i)} INFO uvicorn.access: 10.0.0.1:5 - "GET /u/{quoted}?q={quoted} HTTP/1.1" {status}'
+        )
+    return lines
+
+
+@pytest.mark.parametrize(("text", "secret"), SAMPLES)
+def test_no_secret_leaves_a_scan(text: str, secret: str) -> None:
+    """A secret in every kind of line a detector keeps is in none of the anomalies (titles, samples,
+    templates, tracebacks) nor in the detector state stored for the next scan."""
+    state = DetectorState(started_at=datetime(2026, 10, 19, tzinfo=UTC))
+    scanner = Scanner(DetectorThresholds(), state, now=datetime(2026, 10, 20, 3, 0, tzinfo=UTC))
+    scanner.feed(RawLine(line, n) for n, line in enumerate(_scan_log(text), 1))
+    anomalies = scanner.suspend()
+    assert {"unusual", "error_pattern", "performance"} <= {a.kind for a in anomalies}
+    kept = json.dumps([a.as_json() for a in anomalies]) + json.dumps(state.to_json())
+    assert secret not in kept
