@@ -19,6 +19,7 @@ Accepted shapes, per line:
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -85,6 +86,8 @@ class LogEvent:
     exception_type: str = ""
     frames: list[Frame] = field(default_factory=list)
     fields: dict[str, Any] = field(default_factory=dict)
+    # Set by `redact_event`: message and traceback are masked (and need not be masked again).
+    redacted: bool = field(default=False, compare=False, repr=False)
 
     @property
     def is_error(self) -> bool:
@@ -123,16 +126,21 @@ _ISO = re.compile(
 )
 
 
+def _epoch(seconds: float) -> datetime | None:
+    if not math.isfinite(seconds):
+        return None  # `inf` from a hostile span would never shrink below the bound below
+    while seconds > 1e11:  # milliseconds, microseconds or nanoseconds since the epoch
+        seconds /= 1000
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def parse_timestamp(value: object) -> datetime | None:
     """An aware UTC datetime from ISO/RFC 3339 text (naive = UTC) or epoch seconds/ms/ns; else None."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-        while seconds > 1e11:  # milliseconds, microseconds or nanoseconds since the epoch
-            seconds /= 1000
-        try:
-            return datetime.fromtimestamp(seconds, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
+        return _epoch(float(value))
     if not isinstance(value, str):
         return None
     match = _ISO.search(value)

@@ -7,7 +7,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitoring.events import BOT_LOG_MARKER, RawLine, parse_lines
+from monitoring.events import BOT_LOG_MARKER, RawLine, parse_lines, parse_timestamp
 
 
 def _parse(text: str) -> list:  # type: ignore[type-arg]
@@ -135,3 +135,10 @@ def test_a_megabyte_line_is_cut_not_fatal() -> None:
     [event] = _parse("ERROR:app:" + "x" * 1_000_000)
     assert event.level == "error"
     assert len(event.message) < 20_000
+
+
+@given(st.one_of(st.floats(), st.integers(), st.text(max_size=40)))
+def test_parse_timestamp_never_hangs_or_raises(value: object) -> None:
+    """Any number (inf and nan included: a hostile span's `start_time`) or text gives a time or None."""
+    stamp = parse_timestamp(value)
+    assert stamp is None or stamp.tzinfo is not None
