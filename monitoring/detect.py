@@ -37,11 +37,13 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from statistics import median
 from typing import Any
 
 from core.settings import DetectorThresholds
 from monitoring.events import Frame, LogEvent
+from monitoring.redact import redact, redact_event
 
 __all__ = [
     "Anomaly",
@@ -243,7 +245,7 @@ def _route(event: LogEvent) -> str:
         bare = path.split("?", 1)[0]
         if _HAS_DIGIT(bare):
             bare = _DIGIT_SEGMENT.sub("<*>", bare)
-        route = f"{key[0]} {bare}".strip()
+        route = redact(f"{key[0]} {bare}".strip())
         if len(_ROUTES) > 50_000:
             _ROUTES.clear()
         _ROUTES[key] = route
@@ -314,8 +316,8 @@ class _Acc:
             self.first_seen = at
         self.count += 1
         self.last_seen = max(self.last_seen, at)
-        if len(self.samples) < MAX_SAMPLES and event.message not in self.samples:
-            self.samples.append(event.message)
+        if len(self.samples) < MAX_SAMPLES and (message := redact_event(event).message) not in self.samples:
+            self.samples.append(message)
         if event.line_number and len(self.lines) < MAX_LINE_NUMBERS:
             self.lines.append(event.line_number)
         if event.level == "critical":
@@ -392,7 +394,7 @@ class Detector:
         elif level == "warning":
             message = event.message
             if ("runcat" in message or "RUNCAT" in message) and "truncat" in message.lower():
-                self._templates.setdefault(group, template)
+                self._remember(group, template)
                 self._repeat(("truncation", event.logger, group), event, at, self.t.truncation_repeat)
             else:
                 self._spike(("rate", event.logger, group), event, template, at)
@@ -420,6 +422,11 @@ class Detector:
             self._timeless.add(group)
         return took
 
+    def _remember(self, group: Hashable, template: str) -> None:
+        # Templates are mined from messages as they were logged: what is kept of one is redacted.
+        if group not in self._templates:
+            self._templates[group] = redact(template)
+
     def template_seen(self, group: Hashable) -> str:
         """The text a group had when this detector first saw it (routes are their own text)."""
         return self._templates.get(group, str(group))
@@ -432,7 +439,7 @@ class Detector:
         if acc is None:
             if len(self._accs) >= _MAX_KEYS:
                 return None
-            acc = self._accs[key] = _Acc(key, event)
+            acc = self._accs[key] = _Acc(key, redact_event(event))
         return acc
 
     def _repeat(self, key: tuple[Hashable, ...], event: LogEvent, at: float, repeat: int) -> _Acc | None:
@@ -459,7 +466,7 @@ class Detector:
         else:
             fingerprint = ""
             key = ("error", event.logger, group)
-        self._templates.setdefault(group, template)
+        self._remember(group, template)
         fresh = key not in self._accs
         acc = self._repeat(key, event, at, self.t.error_repeat)
         if acc is None:
@@ -599,7 +606,7 @@ class Detector:
                 acc.flag("unusual", "low", what)
 
     def _spike(self, key: tuple[Hashable, ...], event: LogEvent, template: str, at: float) -> None:
-        self._templates.setdefault(key[2], template)
+        self._remember(key[2], template)
         series = self._slot_series(key, at)
         if series is None:
             return
@@ -623,7 +630,7 @@ class Detector:
         if isinstance(own, int | float) and not isinstance(own, bool) and own > 0:
             limit = float(own)
         if limit and took >= limit:
-            self._templates.setdefault(key[2], template)
+            self._remember(key[2], template)
             self._repeat(("limit", *key[1:]), event, at, self.t.slow_repeat)
             return True
         return False
@@ -638,7 +645,7 @@ class Detector:
         if history is None:
             if len(self._durations) >= _MAX_KEYS:
                 return
-            self._templates.setdefault(key[2], template)
+            self._remember(key[2], template)
             stored = self.state.durations.get(_state_key(key, self._templates))
             history = self._durations[key] = _Durations()
             if stored:
@@ -682,9 +689,10 @@ class Detector:
         before that judgement, so the next scan goes on counting it and judges the whole slot again.
         """
 
+        @cache
         def text(group: Hashable) -> str:
             if template_of is not None:
-                return template_of(group)
+                return redact(template_of(group))
             return self._templates.get(group, str(group))
 
         for key, series in list(self._series.items()):

@@ -1,4 +1,4 @@
-"""The pure middle of a scan: raw lines → events → redacted → templates → anomalies, streamed.
+"""The pure middle of a scan: raw lines → events → templates → anomalies (redacted), streamed.
 
 `Scanner` is what both `agent scan --once` and the scheduled scan use: feed it chunks of lines as a
 source returns them, then `finish()`. It keeps only what detection needs (the open record of the
@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from monitoring.detect import Anomaly, Detector, DetectorState, Thresholds
 from monitoring.events import LineFolder, LogEvent, RawLine
 from monitoring.headers import HeaderFormat
-from monitoring.redact import redact
+from monitoring.redact import redact, redact_event
 from monitoring.templates import TemplateMiner
 
-__all__ = ["HOLD_ERROR_LINE", "Analysis", "Scanner", "analyze", "redact_event"]
+__all__ = ["HOLD_ERROR_LINE", "Analysis", "Scanner", "analyze"]
 
 # An error line read last waits one scan for its traceback only if it is this recent: frames follow
 # their message within milliseconds, so an older line without them has none coming.
@@ -34,16 +34,7 @@ class Analysis:
     events: int
 
 
-def redact_event(event: LogEvent) -> LogEvent:
-    """The event with secrets masked in its message and traceback (in place, returned).
-
-    `redact` selects the rules a text can match with one keyword pass first (monitoring/redact.py),
-    so most lines cost one regex; a second prefilter here would have to know every rule's trigger.
-    """
-    event.message = redact(event.message)
-    if event.traceback:
-        event.traceback = redact(event.traceback)
-    return event
+_ERROR_LEVELS = frozenset({"error", "critical"})
 
 
 class Scanner:
@@ -82,7 +73,12 @@ class Scanner:
                 handle(event)
 
     def _event(self, event: LogEvent) -> None:
-        redact_event(event)
+        if event.traceback or event.level in _ERROR_LEVELS:
+            # Errors go whole into incidents (message, traceback, exception text): masked at once.
+            # Other events are masked by the detector only where it keeps one (a sample, the first
+            # event of a key, a template, a route): most lines are counted and never kept, and
+            # redaction was the costliest step of a scan.
+            redact_event(event)
         route = self.detector.route_of(event)
         if route:
             # A request is counted by its route (`GET /api/orders/<*>`), never by its template:
@@ -122,7 +118,8 @@ class Scanner:
             self._event(event)
         anomalies = self.detector.finish(self._template_of, keep_open=True)
         self.state.carry = [
-            {"text": raw.text, "number": raw.number, "level": raw.level}
+            # Stored in the database until the next scan: masked like everything else that is kept.
+            {"text": redact(raw.text), "number": raw.number, "level": raw.level}
             | ({"timestamp": raw.timestamp.isoformat()} if raw.timestamp else {})
             for raw in carry
         ]

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from typing import TYPE_CHECKING
 
 from monitoring.secret_rules import SHAPE, Rule, load_rules
 
-__all__ = ["REDACTED", "redact"]
+if TYPE_CHECKING:
+    from monitoring.events import LogEvent
+
+__all__ = ["REDACTED", "redact", "redact_event"]
 
 REDACTED = "[REDACTED]"
 
@@ -131,3 +135,13 @@ def _replace(text: str, spans: list[tuple[int, int]]) -> str:
     out.append(REDACTED + "\n" * text.count("\n", start, end))
     out.append(text[end:])
     return "".join(out)
+
+
+def redact_event(event: LogEvent) -> LogEvent:
+    """The event with secrets masked in its message and traceback (in place, once; returned)."""
+    if not event.redacted:
+        event.message = redact(event.message)
+        if event.traceback:
+            event.traceback = redact(event.traceback)
+        event.redacted = True
+    return event

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from core.settings import DetectorThresholds
 from monitoring.detect import DetectorState
 from monitoring.events import RawLine, parse_lines
-from monitoring.pipeline import Scanner, redact_event
+from monitoring.pipeline import Scanner
+from monitoring.redact import redact_event
 from tests.monitoring.test_redact import SAMPLES
 
 
@@ -114,7 +115,9 @@ def _scan_log(text: str) -> list[str]:
         lines.append(
             f'{at(2640 + i)} INFO uvicorn.access: 10.0.0.1:5 - "GET /u/{quoted}?q={quoted} HTTP/1.1" {status}'
         )
-    return lines
+    # A traceback cut short by the end of the scan: its raw lines wait in the state for the next one.
+    lines += [f"{at(2700)} ERROR app.pay: retry failed for {text}", "Traceback (most recent call last):"]
+    return [*lines, f'  File "/app/pay.py", line 9, in retry  # {text}']
 
 
 @pytest.mark.parametrize(("text", "secret"), SAMPLES)
@@ -126,5 +129,6 @@ def test_no_secret_leaves_a_scan(text: str, secret: str) -> None:
     scanner.feed(RawLine(line, n) for n, line in enumerate(_scan_log(text), 1))
     anomalies = scanner.suspend()
     assert {"unusual", "error_pattern", "performance"} <= {a.kind for a in anomalies}
+    assert 3 == len(state.carry)
     kept = json.dumps([a.as_json() for a in anomalies]) + json.dumps(state.to_json())
     assert secret not in kept
