@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import git
@@ -36,8 +37,8 @@ exit 0
 """
 
 
-def _marked(tag: str) -> dict[int, str]:
-    """pid → command line of every process carrying `OWNER_ENV=<tag>`."""
+def _processes(environment_matches: Callable[[list[bytes]], bool]) -> dict[int, str]:
+    """pid → command line of every process whose environment entries match."""
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -47,9 +48,14 @@ def _marked(tag: str) -> dict[int, str]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if f"{OWNER_ENV}={tag}".encode() in environ:
+        if environment_matches(environ):
             found[int(entry.name)] = cmdline.strip()
     return found
+
+
+def _marked(tag: str) -> dict[int, str]:
+    """pid → command line of every process carrying `OWNER_ENV=<tag>`."""
+    return _processes(lambda environ: f"{OWNER_ENV}={tag}".encode() in environ)
 
 
 def _wait_for(predicate: object, what: str, timeout: float = 30.0) -> None:
@@ -220,18 +226,9 @@ def _gone(pid: int) -> bool:
 
 def _run_processes(marker: str) -> dict[int, str]:
     """pid → command line of every process of a validation run whose command line has `marker`."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if any(item.startswith(f"{RUN_OWNER_ENV}=".encode()) for item in environ) and marker in cmdline:
-            found[int(entry.name)] = cmdline
-    return found
+    prefix = f"{RUN_OWNER_ENV}=".encode()
+    runs = _processes(lambda environ: any(item.startswith(prefix) for item in environ))
+    return {pid: cmdline for pid, cmdline in runs.items() if marker in cmdline}
 
 
 def test_a_grandchild_that_escaped_the_run_is_ended_by_the_startup_sweep_before_reconcile(
