@@ -35,6 +35,7 @@ __all__ = [
     "ConfigError",
     "DetectorThresholds",
     "LLMSettings",
+    "LokiTarget",
     "PhoenixTarget",
     "PullRequestSettings",
     "RailwayTarget",
@@ -165,6 +166,16 @@ class PhoenixTarget(_Section):
     min_samples: int = Field(20, ge=1, json_schema_extra={"example": "20"})
 
 
+class LokiTarget(_Section):
+    """How a `loki:` source reads (monitoring/sources/loki.py; docs/monitoring.md)."""
+
+    # Every read looks this far behind the previous read's end again for lines ingested late (agents
+    # retrying a push, out-of-order ingestion); lines already seen are recognised and dropped. 15 min
+    # covers an agent's whole retry budget (about 8.5 min) at about 4 reads per line every 5 min;
+    # Loki accepts lines up to 1 h late, and "1h" catches all of those at about 13 reads per line.
+    overlap_seconds: float = Field(900, ge=0, le=86400, json_schema_extra={"example": '"15m"'})
+
+
 class PullRequestSettings(_Section):
     """Pull-request delivery (`delivery = "pull_request"`): where the hosting API is, how PRs look.
 
@@ -241,6 +252,7 @@ class ServiceSettings(_Section):
     thresholds: DetectorThresholds = Field(default_factory=DetectorThresholds)
     railway: RailwayTarget = Field(default_factory=RailwayTarget)
     phoenix: PhoenixTarget = Field(default_factory=PhoenixTarget)
+    loki: LokiTarget = Field(default_factory=LokiTarget)
     # push: commit straight to `branch`; pull_request: push fixbot/<fix_id> and open a PR (docs/delivery.md).
     delivery: Literal["push", "pull_request"] = Field("push", json_schema_extra={"example": '"push"'})
     pull_request: PullRequestSettings = Field(default_factory=PullRequestSettings)

@@ -38,6 +38,7 @@ def open_service_source(
         railway_endpoint=service.railway.endpoint,
         railway_secrets=settings.secrets,
         phoenix=service.phoenix,
+        loki=service.loki,
     )
 
 

@@ -3,7 +3,8 @@
 Request verification, self-event filtering and url_verification stay on (bolt's defaults). A
 global middleware drops deliveries this process has already seen (answered 200 at once); the
 durable claim happens on the worker before any work (see `bot.slack.dedupe`). One error handler
-logs unexpected errors with a correlation id.
+(`@app.error`) logs an unexpected error under a reference and tells the asker the same reference
+(`bot.slack.failures`); tests/bot/slack/test_failures.py drives it with signed requests.
 """
 
 from __future__ import annotations

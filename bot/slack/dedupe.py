@@ -36,14 +36,19 @@ log = logging.getLogger(__name__)
 
 
 def delivery_key(body: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(key, kind) identifying this delivery, or None for payloads that need no dedupe."""
+    """(key, kind) identifying this delivery, or None for payloads that need no dedupe.
+
+    The body is signed but its shape is still untrusted: a field of the wrong type (an `event`
+    that is not an object, a `user` that is a string) gives a key from what is there, never an
+    exception (that would answer 500 and make Slack deliver the same body three more times).
+    """
     if body.get("type") == "event_callback" and body.get("event_id"):
-        event = body.get("event") or {}
+        event = _mapping(body.get("event"))
         return f"event:{body['event_id']}", str(event.get("type", "event"))[:32]
     if body.get("type") == "block_actions":
-        actions = body.get("actions") or []
-        action = actions[0] if actions else {}
-        user = (body.get("user") or {}).get("id", "")
+        actions = body.get("actions")
+        action = _mapping(actions[0] if isinstance(actions, list) and actions else None)
+        user = _mapping(body.get("user")).get("id", "")
         raw = "\x1f".join(
             [
                 str(action.get("action_ts", "")),
@@ -54,6 +59,10 @@ def delivery_key(body: Mapping[str, Any]) -> tuple[str, str] | None:
         )
         return "action:" + hashlib.sha256(raw.encode()).hexdigest()[:48], "block_actions"
     return None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 class DeliveryLedger:

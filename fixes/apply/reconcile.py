@@ -20,6 +20,7 @@ from fixes.apply.backup import load_backup, restore
 from fixes.apply.journal import delete_journal, read_journal, repo_lock
 from fixes.apply.plan import ApplyReport, Step, StepFailed
 from fixes.apply.steps import Progress, Run, lock_path, noop, record_failure, token, worktree
+from fixes.children import end_run_orphans
 from fixes.delivery import pull_request as delivery
 from fixes.delivery.errors import DeliveryError
 from fixes.errors import FixError, GitError
@@ -33,12 +34,17 @@ def reconcile_unfinished(
 ) -> list[ApplyReport]:
     """At startup: settle every apply or revert a killed process left behind.
 
+    First the validation processes a killed bot left running are ended (`end_run_orphans`).
+
     A proposal still `applying` is `pushed` when a commit with its `Fix-Id` trailer is on the remote
     branch; otherwise its working copy is reset to the remote head (the backup verified where it
     applies) and it becomes `failed` ("interrupted"), ready to be approved again. `reverting` is
     settled the same way with the `Reverts-Fix-Id` trailer.
     """
     say = progress or noop
+    # Validation processes a killed bot left (a test's own children) stop before anything is settled.
+    for pid in end_run_orphans():
+        say(f"ended validation process {pid} left running by a killed bot")
     with sessions() as session:
         pending = list(
             session.execute(

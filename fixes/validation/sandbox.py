@@ -15,7 +15,9 @@ Levels, strongest first (`probe` finds which works here, once per process):
 
 Every level: the environment is built from an allow-list (PATH, a throwaway HOME, locale, what the
 service declares), never copied from the bot; rlimits (CPU seconds, address space, file size, process
-count); its own session, killed as a whole on timeout; `PR_SET_PDEATHSIG` so nothing outlives the bot.
+count); its own session, killed as a whole on timeout; `PR_SET_PDEATHSIG` on its first process, and the
+`FIXBOT_RUN_OWNER` marker on all of them, so that what outlives a killed bot (a grandchild that left
+the session, without namespaces) is ended by the startup sweep (`fixes.children.end_run_orphans`).
 
 `sandbox = "strict"` refuses to run below `namespaces+no-network`; `"off"` skips the namespaces (the
 environment allow-list and the limits stay: they cost nothing).
@@ -37,6 +39,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from fixes.children import RUN_OWNER_ENV, run_owner
 
 __all__ = [
     "ENV_ONLY",
@@ -243,10 +247,12 @@ class Sandbox:
                     "--",
                     *command,
                 ]
+            # The marker lets the startup sweep find descendants a killed bot left (fixes/children.py).
+            env = {**self.environment(home, extra_env), RUN_OWNER_ENV: run_owner()}
             process = subprocess.Popen(
                 command,
                 cwd=cwd,
-                env=self.environment(home, extra_env),
+                env=env,
                 stdin=stdin,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,

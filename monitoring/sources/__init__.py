@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import httpx
 
-from core.settings import PhoenixTarget, Secrets
+from core.settings import LokiTarget, PhoenixTarget, Secrets
 from monitoring.sources.base import (
     Batch,
     LogSource,
@@ -49,6 +49,7 @@ def open_source(
     railway_secrets: Secrets | None = None,  # tokens for Railway and Loki (LOKI_TOKEN)
     command_timeout: float = 60.0,
     phoenix: PhoenixTarget | None = None,
+    loki: LokiTarget | None = None,
 ) -> LogSource:
     """The source for `spec`; `ValueError` names the expected shapes when the spec is malformed."""
     kind, _, rest = spec.partition(":")
@@ -62,7 +63,8 @@ def open_source(
         if kind == "loki":
             secrets = railway_secrets or Secrets()
             token = secrets.loki_token.get_secret_value() if secrets.loki_token else ""
-            return LokiSource(spec, client=client, token=token)
+            overlap = (loki or LokiTarget()).overlap_seconds
+            return LokiSource(spec, client=client, token=token, overlap_seconds=overlap)
         if kind == "phoenix":
             return _phoenix(spec, client, phoenix or PhoenixTarget(), railway_secrets or Secrets())
         return RailwaySource(

@@ -1,12 +1,17 @@
 """A scriptable fake of Railway's public GraphQL API on 127.0.0.1 (reference/railway.md §5, §8).
 
 Serves `POST /graphql/v2` with `deploymentLogs`, `environmentLogs`, `buildLogs`, `deployments`,
-`deployment(id)` and `serviceInstance { latestDeployment }`, dispatching on `operationName` or the
-query's root field. Tokens: `Authorization: Bearer` for `bearer_tokens`, `Project-Access-Token`
-for `project_tokens`; a wrong token gets HTTP 200 with `{"errors": [{"message": "Not Authorized"}]}`
-as the real API does. Deployment statuses follow scripted sequences: each `deployment(id)` read
-returns the current status and then advances one step (`QUEUED → BUILDING → DEPLOYING → SUCCESS`),
-staying on the last; `deployments` and `serviceInstance` show the current status without advancing.
+`deployment(id)` and `projectToken`. Every document is parsed, validated and executed by
+graphql-core against `railway_schema.graphql`, a subset of Railway's real schema (its header names
+the source commit): an unknown field, argument, input field or enum value, a wrong variable type or
+a `DateTime` that is not RFC 3339 is a GraphQL error, as from Railway.
+
+Tokens: `Authorization: Bearer` for `bearer_tokens`, `Project-Access-Token` for `project_tokens`;
+a wrong token gets HTTP 200 with `{"errors": [{"message": "Not Authorized"}]}` as the real API
+does. Deployment statuses follow scripted sequences: each `deployment(id)` read returns the current
+status and then advances one step (`QUEUED → BUILDING → DEPLOYING → SUCCESS`), staying on the last;
+`deployments` shows the current status without advancing. A scripted status outside Railway's
+`DeploymentStatus` enum cannot be served (graphql-core refuses to serialize it).
 `fail_next(Failure(429, headers={"Retry-After": "3"}))` scripts rate limits or broken answers.
 
     with FakeRailway(bearer_tokens={"tok"}) as railway:
@@ -24,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from graphql import build_schema, graphql_sync
+from graphql import GraphQLError, GraphQLScalarType, StringValueNode, ValueNode, build_schema, graphql_sync
 
 from tests.fakes._http import Failure, LocalServer, Reply, Request
 
@@ -64,6 +69,8 @@ class FakeDeployment:
             "projectId": self.project_id,
             "canRollback": True,
             "canRedeploy": True,
+            "deploymentStopped": False,
+            "suggestAddServiceDomain": False,
         }
 
 
@@ -240,22 +247,8 @@ class FakeRailway:
         deployment.advance()
         return node
 
-    def serviceInstance(self, _info: Any, environmentId: str, serviceId: str) -> dict[str, Any]:
-        mine = [
-            d
-            for d in self.deployments_by_id.values()
-            if d.service_id == serviceId and d.environment_id == environmentId
-        ]
-        latest = max(mine, key=lambda d: d.created_at, default=None)
-        return {
-            "id": f"{serviceId}:{environmentId}",
-            "serviceId": serviceId,
-            "environmentId": environmentId,
-            "latestDeployment": latest.node() if latest else None,
-        }
-
     def projectToken(self, _info: Any) -> dict[str, Any]:
-        return {"projectId": "p-1", "environmentId": "e-1"}
+        return {"id": "pt-1", "projectId": "p-1", "environmentId": "e-1"}
 
 
 def _instant(value: Any) -> datetime | None:
@@ -279,4 +272,26 @@ def _limited(entries: list[dict[str, Any]], start: Any, limit: int | None) -> li
     return entries[-limit:] if limit else list(entries)
 
 
+# RFC 3339 date-time with a zone, as Railway's DateTime scalar demands (fraction digits optional).
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$")
+
+
+def _datetime_value(value: Any) -> str:
+    if not isinstance(value, str) or not _DATETIME.match(value):
+        raise GraphQLError(f"DateTime cannot represent an invalid date-time-string {value!r}.")
+    return value
+
+
+def _datetime_literal(node: ValueNode, _variables: Any = None) -> str:
+    if not isinstance(node, StringValueNode):
+        raise GraphQLError("DateTime cannot represent a non string value.")
+    return _datetime_value(node.value)
+
+
 _SCHEMA = build_schema((Path(__file__).parent / "railway_schema.graphql").read_text())
+_DATETIME_TYPE = _SCHEMA.type_map["DateTime"]
+assert isinstance(_DATETIME_TYPE, GraphQLScalarType)
+# graphql-core 3.3 coerces through `coerce_input_value`; older versions call `parse_value`.
+_DATETIME_TYPE.coerce_input_value = _datetime_value
+_DATETIME_TYPE.parse_value = _datetime_value  # type: ignore[method-assign]
+_DATETIME_TYPE.parse_literal = _datetime_literal  # type: ignore[method-assign]

@@ -1,4 +1,8 @@
-"""A killed bot's `git push` does not live on and land its commit later (a real killed process tree)."""
+"""A killed bot's children do not live on (real killed process trees).
+
+Its `git push` does not land its commit later; its validation run's processes, down to a test's
+grandchild that left the session, are gone by the time startup reconciles.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,19 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import git
 import pytest
+from sqlalchemy.engine import Engine
 
-from fixes.children import OWNER_ENV
+from core.settings import Settings
+from core.store.db import make_session_factory
+from fixes.apply import reconcile_unfinished
+from fixes.children import OWNER_ENV, RUN_OWNER_ENV, end_run_orphans
 from fixes.git_ops import GitRepo
+from fixes.validation.sandbox import ISOLATED, probe
 from tests.fixes.llm_support import GIT_IDENTITY
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -27,8 +37,8 @@ exit 0
 """
 
 
-def _marked(tag: str) -> dict[int, str]:
-    """pid → command line of every process carrying `OWNER_ENV=<tag>`."""
+def _processes(environment_matches: Callable[[list[bytes]], bool]) -> dict[int, str]:
+    """pid → command line of every process whose environment entries match."""
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -38,9 +48,14 @@ def _marked(tag: str) -> dict[int, str]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if f"{OWNER_ENV}={tag}".encode() in environ:
+        if environment_matches(environ):
             found[int(entry.name)] = cmdline.strip()
     return found
+
+
+def _marked(tag: str) -> dict[int, str]:
+    """pid → command line of every process carrying `OWNER_ENV=<tag>`."""
+    return _processes(lambda environ: f"{OWNER_ENV}={tag}".encode() in environ)
 
 
 def _wait_for(predicate: object, what: str, timeout: float = 30.0) -> None:
@@ -157,3 +172,135 @@ def test_killed_bot_test_run_dies_with_it(tmp_path: Path) -> None:
         return "\nState:\tZ" in status  # killed, waiting only to be reaped by init
 
     _wait_for(gone, "the orphaned test process to die")
+
+
+# The test command of a target whose test starts a helper that leaves the session and double-forks
+# (as a daemonising test server would): the grandchild is no longer the test process's child or in
+# its session, so neither the parent-death signal nor a session kill reaches it.
+SPAWNER = """\
+import os, sys, time
+ready, parent_file = sys.argv[1], sys.argv[2]
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        with open(ready + ".tmp", "w") as handle:
+            handle.write(str(os.getpid()))
+        os.rename(ready + ".tmp", ready)
+        time.sleep(120)
+    os._exit(0)
+with open(parent_file, "w") as handle:
+    handle.write(str(os.getpid()))
+time.sleep(120)
+"""
+
+
+def _validating_bot(tmp_path: Path, mode: str) -> tuple[subprocess.Popen[bytes], Path, Path, Path]:
+    """A 'bot' process validating with a test command that spawns an escaping grandchild."""
+    spawner = tmp_path / "spawner.py"
+    spawner.write_text(SPAWNER)
+    ready, parent_file = tmp_path / "grandchild.pid", tmp_path / "test.pid"
+    runner = (
+        "import sys; from pathlib import Path; from fixes.validation import run_tests; "
+        "from fixes.validation.environment import TargetEnvironment; "
+        "from fixes.validation.sandbox import Sandbox; "
+        "run_tests(Path(sys.argv[1]), command=sys.argv[2], timeout=120, "
+        "environment=TargetEnvironment(sys.executable, 'test'), sandbox=Sandbox(mode=sys.argv[3]))"
+    )
+    command = f"{sys.executable} {spawner} {ready} {parent_file}"
+    bot = subprocess.Popen(
+        [sys.executable, "-c", runner, str(tmp_path), command, mode],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return bot, spawner, ready, parent_file
+
+
+def _gone(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    return "\nState:\tZ" in status  # killed, waiting only to be reaped
+
+
+def _run_processes(marker: str) -> dict[int, str]:
+    """pid → command line of every process of a validation run whose command line has `marker`."""
+    prefix = f"{RUN_OWNER_ENV}=".encode()
+    runs = _processes(lambda environ: any(item.startswith(prefix) for item in environ))
+    return {pid: cmdline for pid, cmdline in runs.items() if marker in cmdline}
+
+
+def test_a_grandchild_that_escaped_the_run_is_ended_by_the_startup_sweep_before_reconcile(
+    tmp_path: Path, sqlite_engine: Engine
+) -> None:
+    """Without namespaces: kill -9 the bot mid-validation; the setsid+double-forked grandchild of the
+    test command outlives it (nothing else reaches it), and startup ends it before reconciling."""
+    bot, _, ready, parent_file = _validating_bot(tmp_path, "off")
+    _wait_for(lambda: ready.exists() and parent_file.exists(), "the test and its grandchild to start")
+    grandchild, test_process = int(ready.read_text()), int(parent_file.read_text())
+    try:
+        os.kill(bot.pid, signal.SIGKILL)
+        bot.wait(10)
+        _wait_for(lambda: _gone(test_process), "the test process to die with the bot")
+        assert not _gone(grandchild)  # only the sweep can end it now
+
+        settings = Settings(config_path=None, data_dir=tmp_path / "data", services=())
+        said: list[str] = []
+        assert [] == reconcile_unfinished(settings, make_session_factory(sqlite_engine), progress=said.append)
+
+        assert _gone(grandchild)
+        assert [f"ended validation process {grandchild} left running by a killed bot"] == [
+            line for line in said if str(grandchild) in line
+        ]
+    finally:
+        if not _gone(grandchild):
+            os.kill(grandchild, signal.SIGKILL)
+
+
+def test_the_sweep_leaves_a_live_bots_validation_alone(tmp_path: Path) -> None:
+    """While the bot runs, its test command's grandchild is its business, not an orphan."""
+    bot, _, ready, parent_file = _validating_bot(tmp_path, "off")
+    _wait_for(lambda: ready.exists() and parent_file.exists(), "the test and its grandchild to start")
+    grandchild = int(ready.read_text())
+    try:
+        end_run_orphans()
+        assert not _gone(grandchild)
+    finally:
+        os.kill(bot.pid, signal.SIGKILL)
+        bot.wait(10)
+        end_run_orphans()
+    assert _gone(grandchild)
+
+
+def test_a_new_process_with_the_dead_bots_pid_does_not_shelter_its_orphans(tmp_path: Path) -> None:
+    """The marker names the bot's pid *and* start time: the same pid started later is another bot."""
+    ready = tmp_path / "ready"
+    orphan = subprocess.Popen(
+        [sys.executable, "-c", f"open({str(ready)!r}, 'w').close(); import time; time.sleep(120)"],
+        env={"PATH": "/usr/bin:/bin", RUN_OWNER_ENV: f"{os.getpid()}:1"},  # our pid, another start
+    )
+    try:
+        _wait_for(ready.exists, "the marked process to start")
+        assert orphan.pid in end_run_orphans()
+        assert orphan.wait(10) == -signal.SIGKILL
+    finally:
+        orphan.kill()
+        orphan.wait(10)
+
+
+@pytest.mark.skipif(probe()[0] != ISOLATED, reason="needs user and PID namespaces (unshare)")
+def test_with_namespaces_every_descendant_dies_with_the_bot(tmp_path: Path) -> None:
+    """With the PID namespace, kill -9 of the bot takes even the escaped grandchild, without a sweep."""
+    bot, spawner, ready, parent_file = _validating_bot(tmp_path, "auto")
+    _wait_for(lambda: ready.exists() and parent_file.exists(), "the test and its grandchild to start")
+    running = _run_processes(str(spawner))
+    assert len(running) >= 2  # the test process and its grandchild (pids as the host sees them)
+    try:
+        os.kill(bot.pid, signal.SIGKILL)
+        bot.wait(10)
+        _wait_for(lambda: all(_gone(pid) for pid in running), "every process of the run to die")
+    finally:
+        for pid in running:
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
