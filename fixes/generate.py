@@ -7,6 +7,7 @@ propose_fix(incident)
   ├─ AnalyzeAnomaly(code context)          → root cause, severity, components, confidence
   ├─ up to llm.max_attempts times:
   │     GenerateFix(root cause, code, feedback) → edits
+  │       (GenerateProvenFix when the service allows test edits: + regression_test, test files only)
   │     apply_edits + policy (inside the repo, allowed, not denied, size caps)
   │     pre-validation in the scratch checkout (compile, imports, tests; only new failures count)
   │     on failure: the error text becomes `feedback` for the next attempt
@@ -47,7 +48,7 @@ from fixes.lm import TokenUsage, describe_lm, record_usage, require_budget, usag
 from fixes.playbooks import PlaybookFix, find_playbook_fix
 from fixes.policy import FixPolicy, check_fix, normalize_path, policy_for
 from fixes.prevalidate import PreValidation, ScratchCheckout, prevalidate
-from fixes.validation import plan_for
+from fixes.validation import is_test_path, plan_for
 from monitoring.redact import redact
 
 if TYPE_CHECKING:
@@ -457,18 +458,9 @@ def _current_code(
     return "\n".join(t for t in (context.text, wider.text) if t)
 
 
-_PROVE_NOTE = (
-    "\n\n(This service accepts test edits: besides the fix, add a regression test, e.g. a new file "
-    "under tests/ created by an edit with an empty `search`, that fails without the fix and passes "
-    "with it. The fix is shown as proven only when it does.)"
-)
-
-
 def _attempts(job: _Job, current_code: str) -> None:
     outcome, llm = job.outcome, job.llm
     feedback = ""
-    if job.service.allow_test_edits:
-        current_code += _PROVE_NOTE
     for attempt in range(1, llm.max_attempts + 1):
         job.progress(f"generating a fix (attempt {attempt} of {llm.max_attempts})")
         option, feedback = _one_option(job, current_code, feedback)
@@ -476,7 +468,8 @@ def _attempts(job: _Job, current_code: str) -> None:
         if option is not None and option.validation.passed and unproven and not llm.post_unproven:
             feedback = (
                 f"Your previous edits passed validation but are {option.validation.proof}. "
-                "Keep the fix and add a test that fails without it and passes with it."
+                "Keep the fix and give, as `regression_test`, a test that fails without it and "
+                "passes with it."
             )
             outcome.attempts.append(feedback)
             outcome.failed_option = option
@@ -513,17 +506,26 @@ def _attempts(job: _Job, current_code: str) -> None:
 
 
 def _one_option(job: _Job, current_code: str, feedback: str) -> tuple[FixOption | None, str]:
-    """One GenerateFix call, checked and validated; (option or None, feedback for the next try)."""
+    """One GenerateFix call (GenerateProvenFix when the service allows test edits), checked and
+    validated; (option or None, feedback for the next try).
+
+    The regression test is edits like the fix's, to test files only, and goes through the same
+    policy, diff and validation: the person approves (and the commit carries) both.
+    """
     analysis, outcome = job.outcome.analysis, job.outcome
-    prediction = job.fixer.generate(
+    proven = job.service.allow_test_edits
+    prediction = (job.fixer.generate_proven if proven else job.fixer.generate)(
         root_cause=analysis["root_cause"],
         affected_components=analysis["affected_components"],
         current_code=current_code or "(no code context)",
         feedback=feedback,
     )
-    edits = tuple(Edit(str(e.path), str(e.search), str(e.replace)) for e in (prediction.edits or []))
+    fix_edits = _edits(prediction.edits)
+    test_edits = _edits(getattr(prediction, "regression_test", None)) if proven else ()
+    edits = fix_edits + test_edits
     files = _files_for(job.checkout.path, [e for e in edits if _safe(e.path)], job.read_policy)
     try:
+        _only_tests(test_edits)
         applied = check_and_apply(files, edits, policy=job.policy, root=job.checkout.path)
     except (EditError, PolicyViolation) as exc:
         message = f"Your previous edits were refused and nothing was changed: {exc}"
@@ -550,6 +552,20 @@ def _one_option(job: _Job, current_code: str, feedback: str) -> tuple[FixOption 
     )
     outcome.attempts.append(message)
     return option, message
+
+
+def _edits(blocks: Sequence[Any] | None) -> tuple[Edit, ...]:
+    return tuple(Edit(str(b.path), str(b.search), str(b.replace)) for b in (blocks or []))
+
+
+def _only_tests(test_edits: Sequence[Edit]) -> None:
+    """The regression test may only touch test files (the fix itself goes in `edits`)."""
+    others = [e.path for e in test_edits if not (_safe(e.path) and is_test_path(_norm(e.path)))]
+    if others:
+        raise PolicyViolation(
+            f"`regression_test` may only edit test files (test_*.py, *_test.py, or .py files under "
+            f"tests/), not {', '.join(repr(p) for p in others[:5])}; put code changes in `edits`"
+        )
 
 
 def _last_problem(feedback: str) -> str:

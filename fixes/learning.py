@@ -1,10 +1,11 @@
 """Learning from outcomes: verified fixes become demonstrations for `GenerateFix`.
 
-`FixProgram` is the DSPy program the bot runs (AnalyzeAnomaly, then GenerateFix). `compile_program`
-turns verified proposals into `dspy.Example`s and gives them to `GenerateFix` as labeled
-demonstrations (`dspy.LabeledFewShot`: no LM calls). `save_program` writes the program's state as
-JSON under `<data_dir>/programs/fixer-<UTC timestamp>.json`; `load_latest_program` picks the newest
-file there (or an explicit path), so a running bot uses what `agent learn` produced last.
+`FixProgram` is the DSPy program the bot runs (AnalyzeAnomaly, then GenerateFix, or GenerateProvenFix
+for a service that allows test edits). `compile_program` turns verified proposals into
+`dspy.Example`s and gives them to both generators as labeled demonstrations (`dspy.LabeledFewShot`:
+no LM calls). `save_program` writes the program's state as JSON under
+`<data_dir>/programs/fixer-<UTC timestamp>.json`; `load_latest_program` picks the newest file there
+(or an explicit path), so a running bot uses what `agent learn` produced last.
 
 Outcomes: a proposal's `status` already records approved, rejected (with `reject_reason`), pushed,
 deployed, verified and reverted; `outcome_of` reads it, and `record_outcome` stores an explicit one.
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session
 from core.store.lifecycle import audit
 from core.store.models import Proposal, utcnow
 from core.store.proposals import get_proposal
-from fixes.signatures import AnalyzeAnomaly, EditBlock, GenerateFix
+from fixes.signatures import AnalyzeAnomaly, EditBlock, GenerateFix, GenerateProvenFix
 
 __all__ = [
     "OUTCOMES",
@@ -47,12 +48,17 @@ _PROGRAM_GLOB = "fixer-*.json"
 
 
 class FixProgram(dspy.Module):  # type: ignore[misc]  # dspy ships no type information
-    """AnalyzeAnomaly then GenerateFix, as two predictors that `agent learn` can give demos to."""
+    """AnalyzeAnomaly then GenerateFix, as predictors that `agent learn` can give demos to.
+
+    `generate_proven` is GenerateFix with the regression test as an output, asked instead of
+    `generate` when the service allows test edits.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.analyze = dspy.Predict(AnalyzeAnomaly)
         self.generate = dspy.Predict(GenerateFix)
+        self.generate_proven = dspy.Predict(GenerateProvenFix)
 
     def forward(self, **inputs: Any) -> dspy.Prediction:
         """Analyse, then generate with empty feedback (the bot drives the two steps itself)."""
@@ -136,10 +142,17 @@ def examples_from_proposals(proposals: Sequence[Proposal]) -> list[dspy.Example]
 
 
 def compile_program(examples: Sequence[dspy.Example], *, k: int = 8) -> FixProgram:
-    """A `FixProgram` whose GenerateFix carries up to `k` of `examples` as demonstrations."""
+    """A `FixProgram` whose generators carry up to `k` of `examples` as demonstrations.
+
+    The demonstrations carry no regression test (a proposal stores its test among its edits), so
+    GenerateProvenFix's demonstrations show the fix and leave that output unsupplied.
+    """
     program = FixProgram()
     if examples:
         program.generate = dspy.LabeledFewShot(k=k).compile(program.generate, trainset=list(examples))
+        program.generate_proven = dspy.LabeledFewShot(k=k).compile(
+            program.generate_proven, trainset=list(examples)
+        )
     return program
 
 
@@ -169,8 +182,21 @@ def load_latest_program(programs_dir: Path | None, *, explicit: Path | None = No
         return None
     program = FixProgram()
     try:
-        program.load(str(path))
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        state = json.loads(path.read_text("utf-8"))
+        if "generate_proven" not in state and "generate" in state:
+            # Saved before GenerateProvenFix existed: its demonstrations serve both generators.
+            fresh = program.generate_proven.dump_state()
+            state["generate_proven"] = {**fresh, "demos": state["generate"].get("demos", [])}
+        program.load_state(state)
+    except (
+        OSError,
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+    ) as exc:
         raise ValueError(
             f"{path} is not a saved fix program ({exc}); delete it or run `agent learn` again"
         ) from exc

@@ -203,6 +203,7 @@ branch = "{sample.branch}"
 approvers = ["{APPROVER}"]
 validation_command = "{sample.validation_command}"
 python = "{sample.interpreter}"
+allow_test_edits = true   # fixes come with a regression test: "proven" when it fails before the fix
 
 [services.thresholds]
 slow_templates = {{ "slow query" = 2000 }}   # the stock query's explicit limit (ms)

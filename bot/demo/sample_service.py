@@ -344,6 +344,24 @@ def sample_fix_edits() -> list[dict[str, str]]:
     ]
 
 
+SAMPLE_REGRESSION_TEST = '''\
+from decimal import Decimal
+
+from shop.pricing import Item, order_total
+
+
+def test_stale_coupon_charges_the_subtotal():
+    """A code gone from the coupon table (SUMMER5) gives no discount instead of failing the checkout."""
+    cart = [Item("mug", Decimal("12.50"), 2)]
+    assert Decimal("25.00") == order_total(cart, "SUMMER5")
+'''
+
+
+def sample_regression_test() -> list[dict[str, str]]:
+    """The coupon fix's regression test: a new test file (an edit with an empty `search`)."""
+    return [{"path": "tests/test_stale_coupon.py", "search": "", "replace": SAMPLE_REGRESSION_TEST}]
+
+
 def sample_broken_edits() -> list[dict[str, str]]:
     """A plausible fix that applies cleanly but drops the case-insensitive lookup: a test fails."""
     return [

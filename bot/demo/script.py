@@ -5,9 +5,12 @@ that reads which signature is asking (from the output fields DSPy requests) and 
 about (from the input sections), and answers with text written in advance:
 
 - the stale-coupon `KeyError` (HIGH): the first fix attempt is plausible but breaks a test, so
-  pre-validation fails and the failure is fed back; the second attempt is the correct fix;
-- the review summary truncated at max_tokens=256: raise the limit to 512 (valid; the demo's human
-  rejects it: summaries are meant to be short);
+  pre-validation fails and the failure is fed back; the second attempt is the correct fix, with a
+  regression test (`regression_test`, asked because the demo's service allows test edits) that fails
+  on the base and passes with the fix: the proposal is "proven";
+- the review summary truncated at max_tokens=256: raise the limit to 512 (valid, no regression test,
+  so "not proven" with the suggested test shown; the demo's human rejects it: summaries are meant
+  to be short);
 - the slow stock query: a fix that imports a decorator `functools` does not have, so it fails
   validation at the import step every time (posted marked "validation failed"; the demo shows
   the pipeline refusing it and rolling back).
@@ -21,7 +24,12 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from bot.demo.sample_service import SAMPLE_ANALYSIS, sample_broken_edits, sample_fix_edits
+from bot.demo.sample_service import (
+    SAMPLE_ANALYSIS,
+    sample_broken_edits,
+    sample_fix_edits,
+    sample_regression_test,
+)
 from bot.demo.scripted_lm import Script, ScriptedReply, adapter_reply, output_fields
 
 __all__ = ["CASES", "sample_shop_script"]
@@ -83,6 +91,7 @@ def _generation(case: str, attempt: int) -> dict[str, Any]:
             "edits": edits,
             "risk_assessment": SAMPLE_ANALYSIS["risk_assessment"],
             "test_suggestion": SAMPLE_ANALYSIS["test_suggestion"],
+            "regression_test": sample_regression_test(),
         }
     if case == "truncation":
         return {
@@ -136,7 +145,8 @@ def sample_shop_script() -> Script:
                 attempts[case] += 1
                 attempt = attempts[case]
             answer = _generation(case, attempt)
-            return adapter_reply(request, {name: answer.get(name, "") for name in fields})
+            # GenerateProvenFix asks for `regression_test` too: no test is an empty list of edits.
+            return adapter_reply(request, {name: answer.get(name, []) for name in fields})
         return ScriptedReply(status=400, content=f"the demo script has no answer for fields {fields}")
 
     return script

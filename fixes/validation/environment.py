@@ -4,8 +4,9 @@ Never the bot's interpreter. A service names it one of two ways:
 
 - `python = "/srv/api/.venv/bin/python"`: an interpreter the operator prepared (checked to start);
 - `python = ""` (default): a bootstrap. A virtualenv is built from the target's own dependency files
-  (`pyproject.toml`/`setup.py`/`setup.cfg` → the project itself with its dependencies and package
-  metadata; `requirements*.txt`; lock files are part of the key) plus pytest, cached under
+  (`pyproject.toml`/`setup.py`/`setup.cfg` → the project itself with its dependencies, its package
+  metadata and the extras it declares for its tests, `test`/`tests`/`testing`; `requirements*.txt`;
+  lock files are part of the key) plus pytest, cached under
   `<data_dir>/envs/<service>-<hash>` where the hash covers those files and the base interpreter's
   version, and rebuilt when they change. pip does the work: it ships with every `venv` (no extra
   binary to install on the bot's host), reads the same index configuration (`PIP_*`, pip.conf) as
@@ -21,11 +22,14 @@ unavailable: <reason>": the validation is an error, never a pass.
 
 from __future__ import annotations
 
+import configparser
+import contextlib
 import hashlib
 import os
 import shutil
 import sys
 import threading
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +38,7 @@ from fixes.validation.sandbox import Sandbox
 
 __all__ = [
     "TargetEnvironment",
+    "declared_test_extras",
     "dependency_files",
     "environment_key",
     "environment_problem",
@@ -44,6 +49,7 @@ _UNAVAILABLE = "validation environment unavailable: "
 _READY = ".fixbot-ready"
 _LOCK_FILES = ("uv.lock", "poetry.lock", "Pipfile", "Pipfile.lock", "pdm.lock")
 _PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+_TEST_EXTRAS = ("test", "tests", "testing")
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 _FAILED: dict[str, str] = {}
@@ -80,6 +86,26 @@ def environment_key(root: Path, base_python: str = sys.executable) -> str:
     for name in dependency_files(root):
         digest.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def declared_test_extras(root: Path) -> list[str]:
+    """The extras the project declares for its tests (`[project.optional-dependencies]` in
+    pyproject.toml, `[options.extras_require]` in setup.cfg) among test/tests/testing.
+
+    A suite's own imports (freezegun, hypothesis...) are usually declared there, not as dependencies.
+    """
+    declared: set[str] = set()
+    try:
+        project = tomllib.loads((root / "pyproject.toml").read_text("utf-8")).get("project", {})
+        declared.update(project.get("optional-dependencies", {}))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+        pass
+    config = configparser.ConfigParser(interpolation=None)
+    with contextlib.suppress(configparser.Error, UnicodeDecodeError):
+        config.read(root / "setup.cfg", encoding="utf-8")
+    if config.has_section("options.extras_require"):
+        declared.update(config.options("options.extras_require"))
+    return [name for name in _TEST_EXTRAS if name in declared]
 
 
 def _lock_for(key: str) -> threading.Lock:
@@ -180,7 +206,8 @@ def _build(
     if any(name in files for name in _PROJECT_FILES):
         # From a copy: an in-tree build (egg-info, build/) must not dirty the checkout.
         shutil.copytree(root, source, ignore=shutil.ignore_patterns(".git"), symlinks=True)
-        steps.append([*pip, str(source)])
+        extras = declared_test_extras(root)
+        steps.append([*pip, f"{source}[{','.join(extras)}]" if extras else str(source)])
     steps.append([*pip, "pytest"])
     for argv in steps:
         done = sandbox.run(

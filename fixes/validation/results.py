@@ -7,12 +7,17 @@ happen (the runner is missing, was interrupted, hit an internal or usage error, 
 could not collect a file, or timed out) is a `RunError`, never an empty list of failures.
 
 The verdict (`compare`): a fix passes only if its run happened, no test that passed on the base now
-fails or errors, and no test of the base disappeared (deleted, skipped or deselected).
+fails or errors, and no test of the base disappeared (deleted, skipped or deselected). A regression
+test added as a new case of a parametrized list shifts the ids pytest numbers itself (`test_args20-x`
+becomes `test_args21-x`), and an id that prints an object (`<FakeDate object at 0x7f90…>`) carries an
+address that differs on every run: a base test counts as still there when the fix runs as many tests
+that differ from it only in such numbers (see `_unnumbered`).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from xml.etree import ElementTree
@@ -182,6 +187,7 @@ def compare(base: TestReport, fix: TestReport, *, flaky: frozenset[str] = frozen
             if o != "skipped" and fix.outcomes.get(n, "skipped") == "skipped"
         )
     )
+    gone = _not_renumbered(gone, base, fix)
     parts = []
     if new:
         parts.append(f"{len(new)} test(s) fail with the fix: {', '.join(new)}")
@@ -191,3 +197,32 @@ def compare(base: TestReport, fix: TestReport, *, flaky: frozenset[str] = frozen
         return Verdict("failed", "; ".join(parts), new, gone, base_failures, flaky_names)
     ran = sum(1 for o in fix.outcomes.values() if o != "skipped")
     return Verdict("passed", f"{ran} test(s) ran, none newly failing", (), (), base_failures, flaky_names)
+
+
+# pytest's own ids for a parameter it cannot print are `<argname><index>` (`test_args20`), one
+# segment of the bracketed id; a case inserted above shifts every index after it.
+_NUMBERED = re.compile(r"(?:^|(?<=-))([A-Za-z_]\w*?)\d+(?=-|\]$)")
+# A default repr (`<x.FakeDate object at 0x7f905fb7b490>`) in an id: a new address on every run.
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _unnumbered(node: str) -> str:
+    """`node` with pytest's parameter indexes and object addresses blanked:
+    `f[test_args20-1,235]` → `f[test_args#-1,235]`, `<D object at 0x7f90>` → `<D object at 0x#>`."""
+    head, bracket, params = node.partition("[")
+    if not bracket:
+        return node
+    return head + bracket + _ADDRESS.sub(" at 0x#", _NUMBERED.sub(r"\1#", params))
+
+
+def _not_renumbered(gone: tuple[str, ...], base: TestReport, fix: TestReport) -> tuple[str, ...]:
+    """The tests of `gone` that really disappeared, not just renumbered.
+
+    Counted per blanked id, so deleting one case of a list is still seen: the fix must run at least
+    as many tests with that blanked id as the base did.
+    """
+    if not gone:
+        return gone
+    ran_base = Counter(_unnumbered(n) for n, o in base.outcomes.items() if o != "skipped")
+    ran_fix = Counter(_unnumbered(n) for n, o in fix.outcomes.items() if o != "skipped")
+    return tuple(n for n in gone if "[" not in n or ran_fix[_unnumbered(n)] < ran_base[_unnumbered(n)])

@@ -67,17 +67,22 @@ ANALYSIS = {
 }
 
 
-def fix_answer(edits: list[dict[str, str]]) -> dict[str, Any]:
+def fix_answer(
+    edits: list[dict[str, str]], regression_test: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """A GenerateFix answer; GenerateProvenFix's `regression_test` too (empty unless given)."""
     return {
         "reasoning": "Treat a missing items list as empty.",
         "edits": edits,
         "risk_assessment": "Low: only the None case changes.",
         "test_suggestion": "handle({'id': 2, 'items': None}) returns 0.",
+        "regression_test": regression_test or [],
     }
 
 
 def by_signature(analysis: dict[str, Any], fixes: list[dict[str, Any]]) -> Script:
-    """Answer AnalyzeAnomaly with `analysis` and each GenerateFix call with the next of `fixes`."""
+    """Answer AnalyzeAnomaly with `analysis` and each GenerateFix (or GenerateProvenFix) call with the
+    next of `fixes`, giving exactly the output fields the request asks for."""
     pending = list(fixes)
 
     def script(request: dict[str, Any]) -> str:
@@ -85,7 +90,7 @@ def by_signature(analysis: dict[str, Any], fixes: list[dict[str, Any]]) -> Scrip
         if "root_cause" in fields:
             return adapter_reply(request, analysis)
         answer = pending.pop(0) if len(pending) > 1 else pending[0]
-        return adapter_reply(request, answer)
+        return adapter_reply(request, {name: answer.get(name, []) for name in fields})
 
     return script
 
@@ -99,10 +104,14 @@ def make_sample_repo(root: Path, *, app: str = APP) -> Path:
     (work / "service" / "app.py").write_text(app)
     (work / "service" / "config.py").write_text(CONFIG)
     (work / "tests" / "test_app.py").write_text(TESTS)
+    return commit_as_remote(work, root / "remote.git", "sample service")
+
+
+def commit_as_remote(work: Path, remote: Path, message: str) -> Path:
+    """Commit the tree at `work` on branch main and clone it to the bare repository `remote`."""
     repo = git.Repo.init(work, initial_branch="main")
     repo.git.add("-A")
-    repo.git.commit("-q", "-m", "sample service", env=GIT_IDENTITY)
-    remote = root / "remote.git"
+    repo.git.commit("-q", "-m", message, env=GIT_IDENTITY)
     git.Repo.clone_from(str(work), str(remote), bare=True)
     return remote
 
@@ -142,8 +151,14 @@ def llm_settings(**overrides: Any) -> LLMSettings:
 
 
 def add_incident(
-    sessions: sessionmaker[Session], *, samples: list[str] | None = None, **details: Any
+    sessions: sessionmaker[Session],
+    *,
+    samples: list[str] | None = None,
+    service: str = "sample",
+    title: str = "TypeError in parse_total (5 times)",
+    **details: Any,
 ) -> Incident:
+    """An incident of `service` as the scanner stores it; `details` override the sample's."""
     now = utcnow()
     base: dict[str, Any] = {
         "template": "Failed to total order <*>",
@@ -160,11 +175,11 @@ def add_incident(
     base.update(details)
     with sessions.begin() as session:
         incident = Incident(
-            service="sample",
+            service=service,
             fingerprint=f"fp-{now.timestamp()}",
             kind="error_pattern",
             severity="high",
-            title="TypeError in parse_total (5 times)",
+            title=title,
             count=5,
             first_seen=now - timedelta(minutes=10),
             last_seen=now,

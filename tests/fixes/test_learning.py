@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from core.store.models import AuditEvent, Proposal, utcnow
 from core.store.proposals import create_proposal, get_proposal
 from fixes.apply import run_apply
 from fixes.learning import (
+    FixProgram,
     compile_program,
     examples_from_proposals,
     latest_program_path,
@@ -109,14 +111,18 @@ def test_record_outcome_validates_and_audits(sessions: sessionmaker[Session]) ->
     assert "outcome_verified" in actions
 
 
+def _compiled_from_one_verified_fix(sessions: sessionmaker[Session]) -> FixProgram:
+    with sessions.begin() as session:
+        _verified(session)
+    with sessions() as session:
+        return compile_program(examples_from_proposals(verified_proposals(session)), k=4)
+
+
 def test_compiled_program_carries_demos_and_replays_them(
     tmp_path: Path, sessions: sessionmaker[Session]
 ) -> None:
     """The saved program's GenerateFix has the demonstrations, which reach the model's prompt."""
-    with sessions.begin() as session:
-        _verified(session)
-    with sessions() as session:
-        program = compile_program(examples_from_proposals(verified_proposals(session)), k=4)
+    program = _compiled_from_one_verified_fix(sessions)
     path = save_program(program, tmp_path / "programs")
     loaded = load_latest_program(tmp_path / "programs")
     assert loaded is not None
@@ -126,6 +132,22 @@ def test_compiled_program_carries_demos_and_replays_them(
     with dspy.context(lm=lm):
         loaded.generate(root_cause="y is None", affected_components=[], current_code="y = None", feedback="")
     assert "use a list" in str(lm.history[-1]["messages"])
+
+
+def test_program_saved_before_the_proven_generator_gives_it_its_demos(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    """A program saved without `generate_proven` still loads; its demonstrations serve both generators."""
+    program = _compiled_from_one_verified_fix(sessions)
+    assert 1 == len(program.generate_proven.demos)
+    path = save_program(program, tmp_path / "programs")
+    state = json.loads(path.read_text("utf-8"))
+    del state["generate_proven"]
+    path.write_text(json.dumps(state), encoding="utf-8")
+    loaded = load_latest_program(tmp_path / "programs")
+    assert loaded is not None
+    assert (1, 1) == (len(loaded.generate.demos), len(loaded.generate_proven.demos))
+    assert "regression_test" in loaded.generate_proven.signature.output_fields
 
 
 def test_newest_program_wins(tmp_path: Path) -> None:

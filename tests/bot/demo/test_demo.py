@@ -42,6 +42,9 @@ def test_demo_runs_the_whole_loop_offline_and_exits_0(tmp_path: Path) -> None:
     engine.dispose()
     assert {"shop/pricing.py", "shop/reviews.py", "shop/inventory.py"} == set(outcomes)
     assert "verified" == outcomes["shop/pricing.py"].status
+    node = "tests/test_stale_coupon.py::test_stale_coupon_charges_the_subtotal"
+    assert f"proven: `{node}` fails on the base, passes with the fix" == outcomes["shop/pricing.py"].proof
+    assert "not proven: the fix adds or changes no test" == outcomes["shop/reviews.py"].proof
     assert "rejected" == outcomes["shop/reviews.py"].status
     failed = outcomes["shop/inventory.py"]
     assert ("failed", "validate") == (failed.status, failed.failed_step)
@@ -72,4 +75,6 @@ def test_demo_runs_the_whole_loop_offline_and_exits_0(tmp_path: Path) -> None:
         check=False,
     )
     assert 0 == tests.returncode, tests.stdout[-2000:]
-    assert "7 passed" in tests.stdout
+    # The sample's 7 tests and the regression test that came with the fix (GenerateProvenFix).
+    assert "8 passed" in tests.stdout
+    assert (pushed / "tests" / "test_stale_coupon.py").is_file()

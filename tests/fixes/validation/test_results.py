@@ -74,3 +74,29 @@ def test_verdict_rules() -> None:
     assert ("failed", ("b", "c")) == (gone.status, gone.disappeared)
     assert compare(_report({}, "no tests were collected"), _report({"a": "passed"})).status == "error"
     assert compare(base, _report({}, "timed out after 1s")).status == "failed"
+
+
+def test_a_case_inserted_into_a_parametrized_list_renumbers_but_removes_nothing() -> None:
+    """A new case shifts pytest's own indexes (`test_args1-b` → `test_args2-b`): nothing disappeared.
+    Dropping a case (the same list, one fewer) or renumbering into a skip still counts as gone."""
+    base = _report(
+        {"t.py::f[test_args0-a]": "passed", "t.py::f[test_args1-b]": "passed", "t.py::g": "passed"}
+    )
+    inserted = {"t.py::f[test_args0-a]": "passed", "t.py::f[test_args1-new]": "passed", "t.py::g": "passed"}
+    inserted["t.py::f[test_args2-b]"] = "passed"
+    assert ("passed", ()) == (
+        compare(base, _report(inserted)).status,
+        compare(base, _report(inserted)).disappeared,
+    )
+    dropped = compare(base, _report({"t.py::f[test_args0-b]": "passed", "t.py::g": "passed"}))
+    assert ("failed", ("t.py::f[test_args0-a]",)) == (dropped.status, dropped.disappeared)
+    skipped = compare(base, _report({**inserted, "t.py::f[test_args2-b]": "skipped"}))
+    assert ("failed", ("t.py::f[test_args1-b]",)) == (skipped.status, skipped.disappeared)
+
+
+def test_an_object_address_in_a_parametrized_id_is_not_a_vanished_test() -> None:
+    """`<FakeDate object at 0x…>` ids (humanize's own suite) get a new address on every run."""
+    base = _report({"t.py::f[test_input7-<t.FakeDate object at 0x7f905fb7b490>]": "passed"})
+    fix = _report({"t.py::f[test_input7-<t.FakeDate object at 0x7f905f333f50>]": "passed"})
+    assert "passed" == compare(base, fix).status
+    assert "failed" == compare(base, _report({})).status
