@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -142,3 +143,31 @@ def test_parse_timestamp_never_hangs_or_raises(value: object) -> None:
     """Any number (inf and nan included: a hostile span's `start_time`) or text gives a time or None."""
     stamp = parse_timestamp(value)
     assert stamp is None or stamp.tzinfo is not None
+
+
+@given(
+    st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2099, 12, 31)),
+    st.sampled_from([",", "."]),
+)
+def test_logging_line_time_equals_the_iso_parse(when: datetime, sep: str) -> None:
+    """The split-based fast path of a `logging` line reads the same instant the ISO parser reads."""
+    millis = f"{when.microsecond // 1000:03d}"
+    text = f"{when:%Y-%m-%d %H:%M:%S}{sep}{millis} INFO app.x: hello"
+    [event] = parse_lines([RawLine(text, 1)])
+    assert parse_timestamp(text[:23].replace(",", ".")) == event.timestamp
+    assert event.timestamp is not None
+    assert event.timestamp.microsecond == int(millis) * 1000
+
+
+@given(
+    st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2099, 12, 31)),
+    st.sampled_from(["T", " "]),
+    st.sampled_from(["%Y-%m-%d{sep}%H:%M:%S.%fZ", "%Y-%m-%d{sep}%H:%M:%S.%f", "%Y-%m-%d{sep}%H:%M:%SZ"]),
+)
+def test_iso_times_fast_and_by_pattern_agree(when: datetime, sep: str, form: str) -> None:
+    """An ISO time read by the cached fast path is the instant the full pattern reads (and with an
+    offset the pattern alone reads it, shifted)."""
+    text = when.strftime(form.format(sep=sep))
+    expected = when.replace(tzinfo=UTC) if "%f" in form else when.replace(microsecond=0, tzinfo=UTC)
+    assert expected == parse_timestamp(text)
+    assert expected - timedelta(hours=2) == parse_timestamp(text.rstrip("Z") + "+02:00")
