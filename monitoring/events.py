@@ -114,7 +114,14 @@ _LEVELS = {
 }
 
 
+_LEVEL_SPELLINGS = {
+    spelled: level for name, level in _LEVELS.items() for spelled in (name, name.upper(), name.title())
+}
+
+
 def _level(value: object, default: str = "info") -> str:
+    if type(value) is str and (known := _LEVEL_SPELLINGS.get(value)) is not None:
+        return known  # `info`, `INFO`, `Info`: every JSON line has one, most in one of these
     if isinstance(value, int):  # python-json-logger levelno
         return "critical" if value >= 50 else "error" if value >= 40 else "warning" if value >= 30 else "info"
     text = str(value).strip().strip('"').lower() if value is not None else ""
@@ -213,20 +220,36 @@ def _message_text(value: object) -> str:
     return json.dumps(value, default=str) if value is not None else ""
 
 
+_MESSAGE_KEYS = ("message", "event", "msg", "log")
+_LEVEL_KEYS = ("level", "severity", "levelname", "log.level")
+_LOGGER_KEYS = ("logger", "logger_name", "name", "log.logger")
+_TIME_KEYS = ("timestamp", "time", "ts", "@timestamp", "asctime")
+_EXCEPTION_KEYS = ("exception", "exc_info", "traceback", "stack", "stack_trace", "exc_text", "error")
+_EXCEPTION_KEY_SET = frozenset(_EXCEPTION_KEYS)
+_SCALARS = frozenset({str, int, float, bool})
+
+
+def _first_of(data: Mapping[str, Any], keys: tuple[str, ...], default: Any) -> Any:
+    for key in keys:
+        if key in data:
+            return data[key]
+    return default
+
+
 def _from_json(data: Mapping[str, Any], raw: RawLine) -> LogEvent:
-    message = next((data[k] for k in ("message", "event", "msg", "log") if k in data), "")
-    level = next((data[k] for k in ("level", "severity", "levelname", "log.level") if k in data), None)
-    logger = next((data[k] for k in ("logger", "logger_name", "name", "log.logger") if k in data), "")
-    stamp = next((data[k] for k in ("timestamp", "time", "ts", "@timestamp", "asctime") if k in data), None)
+    level = _first_of(data, _LEVEL_KEYS, None)
     event = LogEvent(
-        message=_message_text(message),
+        message=_message_text(_first_of(data, _MESSAGE_KEYS, "")),
         level=_level(level, default=raw.level or "info"),
-        logger=str(logger),
-        timestamp=parse_timestamp(stamp) or raw.timestamp,
+        logger=str(_first_of(data, _LOGGER_KEYS, "")),
+        timestamp=parse_timestamp(_first_of(data, _TIME_KEYS, None)) or raw.timestamp,
         line_number=raw.number,
-        fields={k: v for k, v in data.items() if isinstance(v, str | int | float | bool)},
+        # `type(v) in` rather than isinstance: a scan does this for every field of every JSON line.
+        fields={k: v for k, v in data.items() if type(v) in _SCALARS},
     )
-    for key in ("exception", "exc_info", "traceback", "stack", "stack_trace", "exc_text", "error"):
+    if _EXCEPTION_KEY_SET.isdisjoint(data):
+        return event
+    for key in _EXCEPTION_KEYS:
         value = data.get(key)
         if isinstance(value, Mapping):
             value = value.get("stack") or value.get("traceback")
@@ -325,23 +348,26 @@ _MILLIS = [timedelta(milliseconds=ms) for ms in range(1000)]
 
 
 def _fast_stamp(date: str, time: str) -> datetime | None:
-    """`2026-10-20` + `02:30:01,123` (or `02:30:01.123Z`) → datetime, without a regex."""
+    """`2026-10-20` + `02:30:01,123` (or `02:30:01.123456Z`) → datetime, without a regex."""
     if len(date) != 10 or len(time) < 8 or time[2] != ":" or time[5] != ":":
         return None
-    millis = -1
-    if len(time) == 12 and (time[8] == "," or time[8] == "."):
-        fraction = time[9:]
-        if not fraction.isdigit():
+    size = len(time) - (time[-1] == "Z")
+    if size in (12, 15) and time[8] in ",.":
+        # `,123` (logging) or `.123000` (isoformat of a time in milliseconds): the common cases.
+        fraction = time[9:12]
+        if fraction.isdigit() and (size == 12 or time[12:15] == "000"):
+            return _second(date, time, 0, int(fraction))
+    rest = time[8:].rstrip("Z")
+    micro = 0
+    if rest:
+        if rest[0] not in ".," or not rest[1:].isdigit():
             return None
-        micro = 0
-        millis = int(fraction)
-    else:
-        rest = time[8:].rstrip("Z")
-        micro = 0
-        if rest:
-            if rest[0] not in ".," or not rest[1:].isdigit():
-                return None
-            micro = int(rest[1:7].ljust(6, "0"))
+        micro = int(rest[1:7].ljust(6, "0"))
+    return _second(date, time, micro, 0)
+
+
+def _second(date: str, time: str, micro: int, millis: int) -> datetime | None:
+    """The instant of `date time[:8]` (whole seconds cached) plus `micro` or `millis`."""
     second = date + time[:8]
     base = _SECONDS.get(second)
     if base is None:
