@@ -38,7 +38,6 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from statistics import median
 from typing import Any
 
 from core.settings import DetectorThresholds
@@ -369,6 +368,7 @@ class Detector:
         self._known = set(state.known_errors)
         self._slot = float(thresholds.slot_seconds)
         self._slow_limits = [(k, v) for k, v in thresholds.slow_templates.items()]
+        self._slow_log = math.log(thresholds.slow_factor)
         self._last = self._now_epoch
 
     # -- the one pass ---------------------------------------------------------------------------
@@ -656,8 +656,8 @@ class Detector:
         if len(recent) > t.slow_recent:
             recent.popleft()
         if history.seen >= t.slow_baseline_count and len(recent) >= t.slow_recent:
-            shifted = median(recent) - history.baseline >= math.log(t.slow_factor)
-            slow = math.log(t.slow_factor)
+            slow = self._slow_log
+            shifted = _median(recent) - history.baseline >= slow
             if shifted or ("shift", key) in self._accs:
                 fresh = ("shift", key) not in self._accs
                 acc = self._acc(("shift", key), event)
@@ -825,6 +825,13 @@ def _state_key(key: tuple[Hashable, ...], text: Callable[[Hashable], str] | Mapp
     if len(key) >= 3 and key[1] != "":
         return _hash(str(key[0]), str(key[1]), resolve(key[2]))
     return _hash(*map(str, key))
+
+
+def _median(values: Iterable[float]) -> float:
+    # statistics.median, without its checks: every timed event of a warm operation asks for one.
+    ordered = sorted(values)
+    half = len(ordered) // 2
+    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
 
 
 def _absorb(into: _Acc, other: _Acc) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import statistics
 from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.settings import DetectorThresholds
 from monitoring.detect import DetectorState, detect, duration_ms, traceback_fingerprint
@@ -175,3 +179,11 @@ def test_state_round_trips_through_json() -> None:
     """Detector state survives being stored as JSON."""
     state = DetectorState(started_at=NOW, rates={"a": 1.5}, known_errors={"f": NOW.isoformat()})
     assert state == DetectorState.from_json(state.to_json())
+
+
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False, width=32), min_size=1, max_size=12))
+def test_median_is_the_statistics_median(values: list[float]) -> None:
+    """The detector's median (taken for every timed event) is exactly `statistics.median`."""
+    from monitoring.detect import _median
+
+    assert statistics.median(values) == _median(values)
