@@ -230,6 +230,7 @@ def duration_ms(event: LogEvent) -> float | None:
 _HAS_DIGIT = re.compile(r"\d").search
 _DIGIT_SEGMENT = re.compile(r"(?<=/)[^/]*\d[^/]*")
 _ROUTES: dict[tuple[object, str], str] = {}
+_REDACTED_ROUTES: dict[str, str] = {}
 
 
 def _route(event: LogEvent) -> str:
@@ -244,7 +245,13 @@ def _route(event: LogEvent) -> str:
         bare = path.split("?", 1)[0]
         if _HAS_DIGIT(bare):
             bare = _DIGIT_SEGMENT.sub("<*>", bare)
-        route = redact(f"{key[0]} {bare}".strip())
+        masked = f"{key[0]} {bare}".strip()
+        # Paths are many (ids in them), routes few: each route is redacted once.
+        route = _REDACTED_ROUTES.get(masked)
+        if route is None:
+            if len(_REDACTED_ROUTES) > 10_000:
+                _REDACTED_ROUTES.clear()
+            route = _REDACTED_ROUTES[masked] = redact(masked)
         if len(_ROUTES) > 50_000:
             _ROUTES.clear()
         _ROUTES[key] = route
