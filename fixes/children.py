@@ -120,7 +120,7 @@ def end_orphans(repo_path: Path, *, timeout: float = 10.0) -> list[int]:
 
     Returns once they are gone (or `timeout` passed): the caller reads the remote next.
     """
-    return _kill_all(_orphans(repo_path), OWNER_ENV, timeout)
+    return _kill_all(_orphans(repo_path), timeout)
 
 
 def _run_owner_alive(owner: str) -> bool:
@@ -145,17 +145,25 @@ def end_run_orphans(*, timeout: float = 10.0) -> list[int]:
         owner = _owner_of(int(entry.name), RUN_OWNER_ENV)
         if owner is not None and not _run_owner_alive(owner):
             found.append(int(entry.name))
-    return _kill_all(found, RUN_OWNER_ENV, timeout)
+    return _kill_all(found, timeout)
 
 
-def _kill_all(pids: list[int], variable: str, timeout: float) -> list[int]:
+def _kill_all(pids: list[int], timeout: float) -> list[int]:
+    started = {pid: _start_time(pid) for pid in pids}
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + timeout
-    while (
-        any(_alive(pid) and _owner_of(pid, variable) is not None for pid in pids)
-        and time.monotonic() < deadline
-    ):
-        time.sleep(0.05)  # SIGKILL is asynchronous; the kernel reaps them within milliseconds
+    # SIGKILL is asynchronous. A dying process stops showing its environment before it has exited,
+    # so "gone" is: reaped, a zombie, or its pid now another process's (a different start time).
+    while any(_still_running(pid, started[pid]) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
     return pids
+
+
+def _still_running(pid: int, started: str) -> bool:
+    try:
+        status = (_PROC / str(pid) / "status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status and _start_time(pid) == started
