@@ -618,7 +618,7 @@ class LineFolder:
         self.tail: list[RawLine] = []
         self.last_timestamp: datetime | None = None
 
-    def _emit(self) -> list[LogEvent]:
+    def _emit(self) -> LogEvent | None:
         event = self.pending
         if self.block:
             _finish(event, self.block)
@@ -628,16 +628,16 @@ class LineFolder:
         self.state = "none"
         self.pending = None
         if event is None or event.fields.get(_OWN):
-            return []
+            return None
         # Lines without a time of their own (uvicorn's access lines) happen when the line before did.
         if event.timestamp is None:
             event.timestamp = self.last_timestamp
         else:
             self.last_timestamp = event.timestamp
-        return [event]
+        return event
 
-    def _record(self, text: str, raw: RawLine) -> list[LogEvent]:
-        out = self._emit() if (self.pending is not None or self.block) else []
+    def _record(self, text: str, raw: RawLine) -> LogEvent | None:
+        out = self._emit() if (self.pending is not None or self.block) else None
         self.head = raw
         if self.tail:
             self.tail = []
@@ -646,6 +646,11 @@ class LineFolder:
 
     def feed(self, raw: RawLine) -> list[LogEvent]:
         """The events completed by `raw` (usually the one before it)."""
+        event = self.feed_one(raw)
+        return [] if event is None else [event]
+
+    def feed_one(self, raw: RawLine) -> LogEvent | None:
+        """The event completed by `raw`, if any (a line completes at most one)."""
         text = raw.text
         if len(text) > MAX_LINE_CHARS:
             text = text[:MAX_LINE_CHARS]
@@ -662,7 +667,7 @@ class LineFolder:
             return self._record(text, raw)  # the common case: a new record, no traceback open
         return self._feed_rest(text, raw)
 
-    def _feed_rest(self, text: str, raw: RawLine) -> list[LogEvent]:
+    def _feed_rest(self, text: str, raw: RawLine) -> LogEvent | None:
         if BOT_LOG_MARKER in text and self.state != "frames":
             # The bot's own record: it (and a traceback under it) is dropped when emitted.
             out = self._emit()
@@ -678,15 +683,15 @@ class LineFolder:
             self._start_traceback(raw)
             self.block.extend([*self.held, text])
             self.held, self.state = [], "frames"
-            return []
+            return None
         if self.state == "frames" and self._in_frames(text):
-            return []
+            return None
         if self.state == "after" and self._in_tail(text):
-            return []
+            return None
         if kept:
             self.tail.pop()  # not part of the open record after all
         if not text.strip():
-            return []
+            return None
         return self._record(text, raw)
 
     def _start_traceback(self, raw: RawLine) -> None:
@@ -722,7 +727,8 @@ class LineFolder:
 
     def close(self) -> list[LogEvent]:
         """The record still open (the input ended)."""
-        return self._emit()
+        event = self._emit()
+        return [] if event is None else [event]
 
     def _holdable(self, since: datetime) -> bool:
         event = self.pending

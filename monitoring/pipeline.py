@@ -66,10 +66,11 @@ class Scanner:
 
     def feed(self, lines: Iterable[RawLine]) -> None:
         """Parse, redact, mine and observe every event these lines complete."""
-        feed = self.folder.feed
+        feed = self.folder.feed_one
         handle = self._event
         for raw in lines:
-            for event in feed(raw):
+            event = feed(raw)
+            if event is not None:
                 handle(event)
 
     def _event(self, event: LogEvent) -> None:
