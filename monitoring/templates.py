@@ -160,6 +160,24 @@ def _differences(template: list[str], tokens: list[str], limit: int) -> tuple[li
     return differ, agree
 
 
+def _fit_pattern(tokens: list[str]) -> Callable[[str], object]:
+    """`fullmatch` of the space-joined messages that fit `tokens` unchanged, as `_join` sees it: a
+    constant is itself, `<*>` any word, `head<*>tail` a word with those ends. Other tokens (two
+    wildcards in one) match nothing here, which leaves such messages to the word-by-word path."""
+    parts = []
+    for token in tokens:
+        if WILDCARD not in token:
+            parts.append(re.escape(token))
+        elif token == WILDCARD:
+            parts.append(r"\S+")
+        elif token.count(WILDCARD) == 1:
+            head, _, tail = token.partition(WILDCARD)
+            parts.append(rf"{re.escape(head)}\S*{re.escape(tail)}")
+        else:
+            parts.append("(?!)")
+    return re.compile(" ".join(parts)).fullmatch
+
+
 def _same(mine: str, theirs: str) -> bool:
     return mine == theirs or _compatible(mine, theirs)
 
@@ -240,6 +258,7 @@ class TemplateMiner:
         # Groups compared for the last message (instrumentation: tests check it stays bounded).
         self.comparisons = 0
         self._cache: dict[str, Group] = {}
+        self._matchers: dict[str, Callable[[str], object]] = {}  # template text -> its fullmatch
         self._digits: dict[bytes, Group] = {}
         self._buckets: dict[tuple[int, str], OrderedDict[int, Group]] = {}
         self._children: dict[int, set[str]] = {}
@@ -320,8 +339,14 @@ class TemplateMiner:
         # A candidate collects evidence only when at least half of the positions agree.
         limit = len(tokens) - math.ceil(len(tokens) * _NEAR)
         near = []
+        line = " ".join(tokens)
         for group in islice(reversed(self._buckets.get(key, {}).values()), MAX_CANDIDATES):
             self.comparisons += 1
+            if self._matcher(group)(line):
+                # The message fits the template as it is (the common case once a statement's
+                # variables are known): one regex instead of comparing and re-joining word by word.
+                self._touch(group)
+                return group
             found = _differences(group.tokens, tokens, limit)
             if found is None:
                 continue
@@ -443,11 +468,23 @@ class TemplateMiner:
                 self._join(group, other.tokens)
         return group
 
+    def _matcher(self, group: Group) -> Callable[[str], object]:
+        template = group.template
+        matcher = self._matchers.get(template)
+        if matcher is None:
+            if len(self._matchers) >= self.max_cache:
+                self._matchers.clear()
+            matcher = self._matchers[template] = _fit_pattern(group.tokens)
+        return matcher
+
     def _join(self, group: Group, tokens: list[str]) -> None:
         group.tokens = [
             mine if mine == theirs or (WILDCARD in mine and _fits(mine, theirs)) else WILDCARD
             for mine, theirs in zip(group.tokens, tokens, strict=True)
         ]
+        self._touch(group)
+
+    def _touch(self, group: Group) -> None:
         self._groups.move_to_end(group.id)
         self._buckets[group.key].move_to_end(group.id)
         self._by_first[group.key[1]].move_to_end(group.id)
