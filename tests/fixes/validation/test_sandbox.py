@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from fixes import children as children_module
 from fixes.validation import sandbox as sandbox_module
 from fixes.validation.sandbox import ISOLATED, Sandbox, probe
 
@@ -253,6 +254,22 @@ print(done.output)
 """
 
 
+def _bot_as_nobody(path: str, bot: list[str]) -> subprocess.CompletedProcess[str]:
+    """`bot` run as the unprivileged user nobody, with PATH `path`, one secret and nothing else."""
+    secret = f"LLM_API_KEY={SECRETS['LLM_API_KEY']}"
+    command = shlex.join(["env", "-i", f"PATH={path}", secret, *bot])
+    done = subprocess.run(
+        ["su", "nobody", "-s", "/bin/sh", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.stderr.startswith("env:") and "Permission denied" in done.stderr:
+        pytest.skip(f"the interpreter is not usable by nobody: {done.stderr[-200:]}")
+    return done
+
+
 def test_env_only_as_non_root_hides_the_bots_environ() -> None:
     """Railway's case (no root, no namespaces): the bot marks itself non-dumpable, so the run, as the
     same user, cannot read the bot's /proc/<pid>/environ. Needs root here to become another user."""
@@ -265,19 +282,58 @@ def test_env_only_as_non_root_hides_the_bots_environ() -> None:
         # The system interpreter: this test's own venv may not be readable by nobody; the sandbox
         # module needs only the standard library.
         python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
-        secret = f"LLM_API_KEY={SECRETS['LLM_API_KEY']}"
-        bot = [python, "-c", NON_ROOT_BOT, str(folder), READ_PARENT]
-        command = shlex.join(["env", "-i", "PATH=/usr/bin:/bin", secret, *bot])
-        done = subprocess.run(
-            ["su", "nobody", "-s", "/bin/sh", "-c", command],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = _bot_as_nobody("/usr/bin:/bin", [python, "-c", NON_ROOT_BOT, str(folder), READ_PARENT])
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    if "Permission denied" in done.stderr and "python" in done.stderr:
-        pytest.skip(f"the interpreter is not usable by nobody: {done.stderr[-200:]}")
     assert "denied:" in done.stdout, done.stdout + done.stderr
     assert SECRETS["LLM_API_KEY"] not in done.stdout
+
+
+NO_UNSHARE_BOT = """
+import os, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from fixes.validation import sandbox
+print("LEVEL", sandbox.isolation_level("auto"))
+try:
+    sandbox.Sandbox(mode="strict").check()
+    print("STRICT ran")
+except sandbox.SandboxUnavailable as exc:
+    print("STRICT refused:", exc)
+work = Path(sys.argv[1]) / "work"
+done = sandbox.Sandbox(mode="auto").run([sys.executable, "-c", sys.argv[2]], cwd=work, timeout=60)
+print(done.output)
+"""
+
+
+def test_railway_like_container_without_root_or_unshare(tmp_path: Path) -> None:
+    """A Railway-like container: the bot is not root and has no `unshare` (util-linux is not in the
+    image). `auto` says plainly that it runs at `env-only` and why, `strict` refuses to validate, and
+    a run at `env-only` still gets none of the bot's environment nor its /proc environ."""
+    if os.geteuid() != 0 or shutil.which("su") is None:
+        pytest.skip("needs root to run the bot as an unprivileged user")
+    folder = Path(tempfile.mkdtemp(prefix="fixbot-railway-"))
+    try:
+        folder.chmod(0o755)
+        # The two modules the sandbox needs (standard library only), as a package nobody can read.
+        for name in ("fixes/__init__.py", "fixes/validation/__init__.py"):
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text("")
+        shutil.copy(Path(sandbox_module.__file__), folder / "fixes" / "validation" / "sandbox.py")
+        shutil.copy(Path(children_module.__file__), folder / "fixes" / "children.py")
+        for path in folder.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        (folder / "work").mkdir()
+        (folder / "work").chmod(0o1777)  # the run's working directory, writable by the bot
+        bin_dir = folder / "bin"  # a PATH with an interpreter and nothing else: no unshare, no mount
+        bin_dir.mkdir(mode=0o755)
+        python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+        (bin_dir / "python3").symlink_to(python)  # after the chmods: chmod follows a link
+        done = _bot_as_nobody(str(bin_dir), [python, "-c", NO_UNSHARE_BOT, str(folder), READ_PARENT])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    out = done.stdout
+    assert "LEVEL env-only (no namespaces here: unshare is not installed)" in out, out + done.stderr
+    assert "STRICT refused: sandbox = strict and the isolation is not available here" in out
+    assert "denied:" in out
+    assert SECRETS["LLM_API_KEY"] not in out
