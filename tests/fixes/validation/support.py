@@ -80,5 +80,8 @@ def unpack(name: str, dest: Path) -> Path:
                 parts = Path(member.name).parts
                 if member.name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
                     raise ValueError(f"unsafe member in {name}: {member.name!r}")
+                # As root, extraction would keep the packager's owner, and git refuses a repository
+                # owned by someone else ("dubious ownership"); the data filter drops owners too.
+                member.uid, member.gid, member.uname, member.gname = os.getuid(), os.getgid(), "", ""
             archive.extractall(dest)  # noqa: S202 - every member was checked above
     return dest / name
