@@ -32,7 +32,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from tests.fakes._http import Failure, LocalServer, Reply, Request
+from tests.fakes._http import Failure, FakeServer, LocalServer, Reply, Request
 
 __all__ = ["Failure", "FakeGitHub"]
 
@@ -44,7 +44,7 @@ _IDENTITY = {
 }
 
 
-class FakeGitHub:
+class FakeGitHub(FakeServer):
     """The fake server; see the module docstring."""
 
     def __init__(
@@ -69,26 +69,6 @@ class FakeGitHub:
         self.counted_requests = 0
         self._lock = threading.Lock()
         self._server = LocalServer(self._handle)
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def __enter__(self) -> FakeGitHub:
-        self._server.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.base_url
-
-    @property
-    def requests(self) -> list[Request]:
-        return self._server.requests
-
-    def fail_next(self, *failures: Failure) -> None:
-        self._server.fail_next(*failures)
 
     # ------------------------------------------------------------------ scripting
 

@@ -17,7 +17,7 @@ import re
 import threading
 from typing import Any
 
-from tests.fakes._http import Failure, LocalServer, Reply, Request
+from tests.fakes._http import Failure, FakeServer, LocalServer, Reply, Request
 
 __all__ = ["Failure", "FakeLoki"]
 
@@ -26,7 +26,7 @@ MAX_ENTRIES_LIMIT_PER_QUERY = 5000
 MAX_QUERY_LENGTH_NS = 721 * 3600 * 10**9
 
 
-class FakeLoki:
+class FakeLoki(FakeServer):
     def __init__(self, *, require_token: str = "", multi_tenant: bool = False) -> None:
         self.require_token = require_token
         self.multi_tenant = multi_tenant
@@ -34,24 +34,6 @@ class FakeLoki:
         self.tenant_of: list[str] = []
         self._lock = threading.Lock()
         self._server = LocalServer(self._handle)
-
-    def __enter__(self) -> FakeLoki:
-        self._server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.base_url
-
-    @property
-    def requests(self) -> list[Request]:
-        return self._server.requests
-
-    def fail_next(self, *failures: Failure) -> None:
-        self._server.fail_next(*failures)
 
     def push(self, labels: dict[str, str], ns: int, line: str, *, tenant: str = "fake") -> None:
         """Store one log line with its stream labels and nanosecond timestamp (for `tenant`)."""

@@ -31,7 +31,7 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLScalarType, StringValueNode, ValueNode, build_schema, graphql_sync
 
-from tests.fakes._http import Failure, LocalServer, Reply, Request
+from tests.fakes._http import Failure, FakeServer, LocalServer, Reply, Request
 
 __all__ = ["Failure", "FakeDeployment", "FakeRailway"]
 
@@ -74,7 +74,7 @@ class FakeDeployment:
         }
 
 
-class FakeRailway:
+class FakeRailway(FakeServer):
     """The fake server; see the module docstring."""
 
     def __init__(
@@ -90,25 +90,10 @@ class FakeRailway:
         self._clock = _EPOCH
         self._server = LocalServer(self._handle)
 
-    # -- lifecycle ---------------------------------------------------------------------------
-    def __enter__(self) -> FakeRailway:
-        self._server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.stop()
-
     @property
     def url(self) -> str:
         """The GraphQL endpoint to configure as `railway.endpoint`."""
         return f"{self._server.base_url}/graphql/v2"
-
-    @property
-    def requests(self) -> list[Request]:
-        return self._server.requests
-
-    def fail_next(self, *failures: Failure) -> None:
-        self._server.fail_next(*failures)
 
     # -- scripting ---------------------------------------------------------------------------
     def add_log(
@@ -294,4 +279,4 @@ assert isinstance(_DATETIME_TYPE, GraphQLScalarType)
 # graphql-core 3.3 coerces through `coerce_input_value`; older versions call `parse_value`.
 _DATETIME_TYPE.coerce_input_value = _datetime_value
 _DATETIME_TYPE.parse_value = _datetime_value  # type: ignore[method-assign]
-_DATETIME_TYPE.parse_literal = _datetime_literal  # type: ignore[method-assign]
+_DATETIME_TYPE.parse_literal = _datetime_literal  # type: ignore[method-assign,assignment]
