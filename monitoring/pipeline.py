@@ -34,9 +34,6 @@ class Analysis:
     events: int
 
 
-_ERROR_LEVELS = frozenset({"error", "critical"})
-
-
 class Scanner:
     """One scan as a stream: `feed` chunks of lines, then `finish` (or `suspend` to continue later)."""
 
@@ -74,7 +71,7 @@ class Scanner:
                 handle(event)
 
     def _event(self, event: LogEvent) -> None:
-        if event.traceback or event.level in _ERROR_LEVELS:
+        if event.is_error:
             # Errors go whole into incidents (message, traceback, exception text): masked at once.
             # Other events are masked by the detector only where it keeps one (a sample, the first
             # event of a key, a template, a route): most lines are counted and never kept, and
