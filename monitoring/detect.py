@@ -53,6 +53,7 @@ __all__ = [
     "duration_ms",
     "incident_title",
     "is_own_frame",
+    "route_for",
     "traceback_fingerprint",
 ]
 
@@ -239,13 +240,18 @@ def _route(event: LogEvent) -> str:
     path = fields.get("path") if fields else None
     if not isinstance(path, str) or "status" not in fields:
         return ""
-    key = (fields.get("method", ""), path)
+    return route_for(fields.get("method", ""), path)
+
+
+def route_for(method: object, path: str) -> str:
+    """`METHOD /path` with digit-bearing path segments masked, redacted (cached: routes are few)."""
+    key = (method, path)
     route = _ROUTES.get(key)
     if route is None:
         bare = path.split("?", 1)[0]
         if _HAS_DIGIT(bare):
             bare = _DIGIT_SEGMENT.sub("<*>", bare)
-        masked = f"{key[0]} {bare}".strip()
+        masked = f"{method} {bare}".strip()
         # Paths are many (ids in them), routes few: each route is redacted once.
         route = _REDACTED_ROUTES.get(masked)
         if route is None:
@@ -384,12 +390,7 @@ class Detector:
         """Look at one (redacted) event; `group` is its template group, `template` its text now.
 
         `route` is `route_of(event)` when the caller has it already (requests need no template)."""
-        if event.timestamp is not None:
-            at = self._last = event.timestamp.timestamp()
-            if self._started is None or at < self._started:
-                self._started = at
-        else:
-            at = self._last  # `now` until a line with a time comes
+        at = self._at(event.timestamp)
         level = event.level
         if route is None:
             route = _route(event) if event.fields and "status" in event.fields else ""
@@ -413,6 +414,22 @@ class Detector:
             # Requests are timed per route; other operations per template.
             operation: Hashable = route or group
             self._duration(("slow", event.logger, operation), event, route or template, took, at)
+
+    def _at(self, timestamp: datetime | None) -> float:
+        if timestamp is None:
+            return self._last  # `now` until a line with a time comes
+        at = self._last = timestamp.timestamp()
+        if self._started is None or at < self._started:
+            self._started = at
+        return at
+
+    def observe_ok_request(self, route: str, status: int, timestamp: datetime | None) -> None:
+        """What `observe` does for a request that succeeded (status < 400) and reports no duration,
+        without an event: such a request only counts towards its route's slot and status values."""
+        series = self._slot_series(("route", route), self._at(timestamp))
+        if series is not None:
+            series.count += 1
+        self._note_status(route, status)
 
     @staticmethod
     def route_of(event: LogEvent) -> str:
@@ -524,14 +541,21 @@ class Detector:
                 acc = self._acc(("share", route), event)
                 if acc is not None:
                     acc.add(event, at)
-        value_key: tuple[Hashable, ...] = ("value", "", route)
-        min_events = self.t.new_value_min_events
         if status >= 500:
             # A new 5xx on a known route is news; a new 4xx alone is not (clients and scanners send
             # odd requests all the time): a rise in the route's 4xx share is the share detector's.
+            value_key: tuple[Hashable, ...] = ("value", "", route)
+            min_events = self.t.new_value_min_events
             self._value(value_key, event, str(status), at, known_error=True, min_events=min_events)
-        elif status:
-            values = self._known_values(value_key, min_events)
+            self._seen[value_key] = self._seen.get(value_key, 0) + 1
+        else:
+            self._note_status(route, status)
+
+    def _note_status(self, route: str, status: int) -> None:
+        """A status below 500 on `route`: known from now on (a new 4xx alone is no news)."""
+        value_key: tuple[Hashable, ...] = ("value", "", route)
+        if status:
+            values = self._known_values(value_key, self.t.new_value_min_events)
             if len(values) < _MAX_VALUES and (text := str(status)) not in values:
                 values.append(text)
         self._seen[value_key] = self._seen.get(value_key, 0) + 1

@@ -13,8 +13,8 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from monitoring.detect import Anomaly, Detector, DetectorState, Thresholds
-from monitoring.events import LineFolder, LogEvent, RawLine
+from monitoring.detect import Anomaly, Detector, DetectorState, Thresholds, route_for
+from monitoring.events import LineFolder, LogEvent, OkRequest, RawLine, parse_one_line_record, starts_record
 from monitoring.headers import HeaderFormat
 from monitoring.redact import redact, redact_event
 from monitoring.templates import TemplateMiner
@@ -63,12 +63,41 @@ class Scanner:
 
     def feed(self, lines: Iterable[RawLine]) -> None:
         """Parse, redact, mine and observe every event these lines complete."""
-        feed = self.folder.feed_one
+        batch = lines if isinstance(lines, list) else list(lines)
+        folder = self.folder
         handle = self._event
-        for raw in lines:
-            event = feed(raw)
+        # A line whose next line starts a new record is a whole record: read here, without the
+        # folder, when it has a built-in shape (most lines); the folder gets the rest.
+        one_line = folder.header is None
+        last = len(batch) - 1
+        for index, raw in enumerate(batch):
+            if one_line and index < last and folder.state == "none" and starts_record(batch[index + 1].text):
+                record = parse_one_line_record(raw.text, raw)
+                if record is not None:
+                    if folder.pending is not None:
+                        before = folder.flush()
+                        if before is not None:
+                            handle(before)
+                    if isinstance(record, OkRequest):
+                        self._ok_request(record)
+                    else:
+                        handle(folder.stamp(record))
+                    continue
+            event = folder.feed_one(raw)
             if event is not None:
                 handle(event)
+
+    def _ok_request(self, request: OkRequest) -> None:
+        # Counted by route only: no event is made (the detector keeps nothing of a success).
+        stamp = request.timestamp
+        if stamp is None:
+            stamp = self.folder.last_timestamp
+        else:
+            self.folder.last_timestamp = stamp
+        self.detector.observe_ok_request(route_for(request.method, request.path), request.status, stamp)
+        self.events += 1
+        if self.progress is not None and self.events % 100_000 == 0:
+            self.progress(self.events)
 
     def _event(self, event: LogEvent) -> None:
         if event.is_error:

@@ -90,6 +90,19 @@ def test_json_lines_structlog_and_railway() -> None:
     assert "ValueError" == events[2].exception_type
 
 
+def test_json_nested_past_the_parsers_depth_is_read_not_raised() -> None:
+    """A 10 KB line nested 5,000 deep (under the line limit) once raised RecursionError out of a scan.
+
+    It is hostile input: read for what its first keys say (like a line cut mid-JSON), and the
+    values orjson does not take (NaN) still parse as Python's parser reads them."""
+    deep = '{"level": "error", "event": "boom", "a": ' + "[" * 5000 + "]" * 5000 + "}"
+    nan = json.dumps({"event": "ratio", "level": "warning", "value": float("nan")})
+    [first, second] = _parse(f"{deep}\n{nan}")
+    assert ("error", "boom") == (first.level, first.message)
+    assert ("warning", "ratio") == (second.level, second.message)
+    assert second.fields["value"] != second.fields["value"]  # NaN, as json.loads reads it
+
+
 def test_access_lines() -> None:
     """uvicorn and gunicorn access lines become `METHOD PATH STATUS` with a level from the status."""
     events = _parse(
