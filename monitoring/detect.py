@@ -41,7 +41,7 @@ from functools import cache
 from typing import Any
 
 from core.settings import DetectorThresholds
-from monitoring.events import Frame, LogEvent
+from monitoring.events import DURATION_KEYS, DURATION_SCALES, Frame, LogEvent, OkRequest
 from monitoring.redact import redact, redact_event
 
 __all__ = [
@@ -200,23 +200,16 @@ _DURATION = re.compile(
 )
 _UNIT_MS = {"ms": 1.0, "msec": 1.0, "s": 1000.0, "sec": 1000.0, "m": 60000.0, "min": 60000.0}
 _UNIT_ALIASES = {"seconds": "s", "second": "s", "secs": "s", "minutes": "m", "minute": "m", "mins": "m"}
-_DURATION_FIELDS = ("duration_ms", "latency_ms", "elapsed_ms", "response_time_ms", "took_ms")
-_DURATION_SECONDS_FIELDS = ("duration", "duration_s", "elapsed", "elapsed_s", "latency")
-_DURATION_KEYS = frozenset(_DURATION_FIELDS + _DURATION_SECONDS_FIELDS)
 
 
 def duration_ms(event: LogEvent) -> float | None:
     """The duration an event reports, in milliseconds (JSON `*_ms` fields or `took 2.5s` text)."""
     fields = event.fields
-    if fields and not _DURATION_KEYS.isdisjoint(fields):
-        for key in _DURATION_FIELDS:
+    if fields and not DURATION_KEYS.isdisjoint(fields):
+        for key, scale in DURATION_SCALES:
             value = fields.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool):
-                return float(value)
-        for key in _DURATION_SECONDS_FIELDS:
-            value = fields.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return float(value) * 1000.0
+                return float(value) * scale
     if fields and "status" in fields:
         return None  # a request: its duration is a field or there is none (paths hold digits)
     message = event.message
@@ -262,6 +255,11 @@ def route_for(method: object, path: str) -> str:
             _ROUTES.clear()
         _ROUTES[key] = route
     return route
+
+
+def _whole(event: LogEvent | OkRequest) -> LogEvent:
+    """The event itself, or the one a request read without an event is (for a detector keeping it)."""
+    return event if isinstance(event, LogEvent) else event.event()
 
 
 def _status(event: LogEvent) -> int:
@@ -423,13 +421,17 @@ class Detector:
             self._started = at
         return at
 
-    def observe_ok_request(self, route: str, status: int, timestamp: datetime | None) -> None:
-        """What `observe` does for a request that succeeded (status < 400) and reports no duration,
-        without an event: such a request only counts towards its route's slot and status values."""
-        series = self._slot_series(("route", route), self._at(timestamp))
+    def observe_ok_request(self, request: OkRequest, route: str) -> None:
+        """What `observe` does for a request that succeeded (status < 400), without its event unless
+        a detector keeps one: it counts towards its route's slot and statuses, and is timed."""
+        at = self._at(request.timestamp)
+        series = self._slot_series(("route", route), at)
         if series is not None:
             series.count += 1
-        self._note_status(route, status)
+        self._note_status(route, request.status)
+        took = request.took
+        if took is not None and took > 0:
+            self._duration(("slow", request.logger, route), request, route, took, at)
 
     @staticmethod
     def route_of(event: LogEvent) -> str:
@@ -647,7 +649,7 @@ class Detector:
             acc.add(event, at)
 
     def _over_limit(
-        self, key: tuple[Hashable, ...], event: LogEvent, template: str, took: float, at: float
+        self, key: tuple[Hashable, ...], event: LogEvent | OkRequest, template: str, took: float, at: float
     ) -> bool:
         """Whether an explicit limit applies and is exceeded: the event's own `limit_ms` (a source
         that judged the duration against the operation's history, e.g. Phoenix spans), a per-template
@@ -657,17 +659,18 @@ class Detector:
             if needle in template or needle in event.message:
                 limit = ms
                 break
-        own = event.fields.get("limit_ms") if event.fields else None
+        # A request read without an event never has a limit of its own (such lines are events).
+        own = event.fields.get("limit_ms") if isinstance(event, LogEvent) and event.fields else None
         if isinstance(own, int | float) and not isinstance(own, bool) and own > 0:
             limit = float(own)
         if limit and took >= limit:
             self._remember(key[2], template)
-            self._repeat(("limit", *key[1:]), event, at, self.t.slow_repeat)
+            self._repeat(("limit", *key[1:]), _whole(event), at, self.t.slow_repeat)
             return True
         return False
 
     def _duration(
-        self, key: tuple[Hashable, ...], event: LogEvent, template: str, took: float, at: float
+        self, key: tuple[Hashable, ...], event: LogEvent | OkRequest, template: str, took: float, at: float
     ) -> None:
         t = self.t
         if self._over_limit(key, event, template, took, at):
@@ -691,6 +694,7 @@ class Detector:
             shifted = _median(recent) - history.baseline >= slow
             if shifted or ("shift", key) in self._accs:
                 fresh = ("shift", key) not in self._accs
+                event = _whole(event)
                 acc = self._acc(("shift", key), event)
                 if acc is not None and value - history.baseline >= slow:
                     acc.add(event, at)

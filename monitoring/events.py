@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, NamedTuple
 from urllib.parse import unquote
 
@@ -33,6 +34,8 @@ from monitoring.headers import HeaderFormat
 
 __all__ = [
     "BOT_LOG_MARKER",
+    "DURATION_KEYS",
+    "DURATION_SCALES",
     "MAX_LINE_CHARS",
     "Frame",
     "LineFolder",
@@ -225,18 +228,31 @@ _LOGGER_KEYS = ("logger", "logger_name", "name", "log.logger")
 _TIME_KEYS = ("timestamp", "time", "ts", "@timestamp", "asctime")
 _EXCEPTION_KEYS = ("exception", "exc_info", "traceback", "stack", "stack_trace", "exc_text", "error")
 _EXCEPTION_KEY_SET = frozenset(_EXCEPTION_KEYS)
+_TIMED_LEVELS = frozenset({"info", "warning"})  # the levels whose durations the detectors time
+# A duration field and its scale to milliseconds, in the order the detectors look for them.
+DURATION_SCALES = (
+    *((key, 1.0) for key in ("duration_ms", "latency_ms", "elapsed_ms", "response_time_ms", "took_ms")),
+    *((key, 1000.0) for key in ("duration", "duration_s", "elapsed", "elapsed_s", "latency")),
+)
+DURATION_KEYS = frozenset(key for key, _ in DURATION_SCALES)
 _SCALARS = frozenset({str, int, float, bool})
 
 
-def _json_object(text: str) -> object:
-    """`json.loads`, by orjson (a fifth of the time on a log line) where it can.
+def _json_dict(text: str) -> dict[str, Any] | None:
+    """The JSON object `text` is (None when it is not one, or is nested past the parser's depth).
 
-    orjson refuses what Python's parser takes (NaN, escaped lone surrogates): those go to `json`.
-    """
+    Parsed by orjson (a fifth of `json.loads`' time on a log line) where it can; what orjson refuses
+    and Python's parser takes (NaN, escaped lone surrogates) goes to `json`."""
+    if not text.endswith("}"):
+        return None
     try:
-        return orjson.loads(text)
+        data = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return json.loads(text)
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            return None
+    return data if type(data) is dict else None
 
 
 def _first_of(data: Mapping[str, Any], keys: tuple[str, ...], default: Any) -> Any:
@@ -246,23 +262,35 @@ def _first_of(data: Mapping[str, Any], keys: tuple[str, ...], default: Any) -> A
     return default
 
 
-def _from_json(data: Mapping[str, Any], raw: RawLine) -> LogEvent:
-    # structlog's and python-json-logger's usual keys first, without a loop (every JSON line).
-    message = (
-        data["message"]
-        if "message" in data
-        else data["event"]
-        if "event" in data
-        else _first_of(data, _MESSAGE_KEYS, "")
-    )
-    level = data["level"] if "level" in data else _first_of(data, _LEVEL_KEYS, None)
+def _json_text(data: Mapping[str, Any]) -> tuple[str, str, datetime | None]:
+    """A JSON record's message, logger and time; structlog's and python-json-logger's usual keys
+    first, without a loop (every JSON line)."""
+    if "message" in data:
+        message = data["message"]
+    else:
+        message = data["event"] if "event" in data else _first_of(data, _MESSAGE_KEYS, "")
     logger = data["logger"] if "logger" in data else _first_of(data, _LOGGER_KEYS, "")
     stamp = data["timestamp"] if "timestamp" in data else _first_of(data, _TIME_KEYS, None)
-    event = LogEvent(
+    return (
         message if type(message) is str else _message_text(message),
-        _level(level, default=raw.level or "info"),
         logger if type(logger) is str else str(logger),
-        parse_timestamp(stamp) or raw.timestamp,
+        parse_timestamp(stamp),
+    )
+
+
+def _json_level(data: Mapping[str, Any], raw: RawLine) -> str:
+    return _level(
+        data["level"] if "level" in data else _first_of(data, _LEVEL_KEYS, None), raw.level or "info"
+    )
+
+
+def _from_json(data: Mapping[str, Any], raw: RawLine) -> LogEvent:
+    message, logger, stamp = _json_text(data)
+    event = LogEvent(
+        message,
+        _json_level(data, raw),
+        logger,
+        stamp or raw.timestamp,
         raw.number,
         # `type(v) in` rather than isinstance: a scan does this for every field of every JSON line.
         fields={k: v for k, v in data.items() if type(v) in _SCALARS},
@@ -324,17 +352,12 @@ def _from_partial_json(text: str, raw: RawLine) -> LogEvent | None:
 def _structured(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent | None:
     stripped = text.strip()
     if stripped.startswith("{"):
-        data: object = None
-        if stripped.endswith("}"):
-            try:
-                data = _json_object(stripped)
-            except (ValueError, RecursionError):
-                data = None
-        if isinstance(data, dict):
+        data = _json_dict(stripped)
+        if data is not None:
             return _from_json(data, raw)
-        partial = _from_partial_json(stripped, raw)
-        if partial is not None:
-            return partial
+        cut = _from_partial_json(stripped, raw)
+        if cut is not None:
+            return cut
     fields = header.split(text) if header is not None else None
     if fields is None:
         return None
@@ -412,14 +435,73 @@ def _whole_minute(head: str) -> datetime | None:
 
 
 class OkRequest(NamedTuple):
-    """A request line that succeeded (status below 400): all a scan needs of it, without an event.
+    """A request that succeeded (status below 400): what a scan reads of it, without an event.
 
-    Most lines of a web service are these; a scan counts them by route and never keeps one."""
+    Most lines of a web service are these; a scan counts them by route (and times them, when they
+    say how long they took) and keeps one only when a detector flags its route: `event()` makes
+    the `LogEvent` the folder would have made, then."""
 
-    method: str
+    method: object
     path: str
     status: int
     timestamp: datetime | None
+    raw: RawLine
+    took: float | None = None  # milliseconds, from a JSON duration field (a timed request)
+    logger: str = "access"
+    message: str = ""
+    source: Mapping[str, Any] | None = None  # the JSON object of the line
+
+    def event(self) -> LogEvent:
+        """The event this line is (made on demand: most requests never need one)."""
+        if self.source is not None:
+            event = _from_json(self.source, self.raw)
+            event.timestamp = self.timestamp  # its own, or the line before's (as the folder does)
+            return event
+        code = self.status
+        fields: dict[str, Any] = {"method": self.method, "path": self.path, "status": code}
+        message = f"{self.method} {_readable(self.path)} {code}"
+        return LogEvent(message, "info", "access", self.timestamp, self.raw.number, fields=fields)
+
+
+_new_ok = partial(tuple.__new__, OkRequest)  # tuple.__new__ from C: OkRequest's own __new__ is Python
+
+
+def _ok_json_request(data: dict[str, Any], raw: RawLine, last: datetime | None) -> OkRequest | None:
+    """A JSON line that is a successful request and nothing more (no exception, no own limit), as
+    `_from_json` + the detectors would read it; else None (the line becomes an event)."""
+    status = data.get("status")
+    path = data.get("path")
+    if type(status) is not int or status >= 400 or type(path) is not str:
+        return None
+    if "limit_ms" in data or not _EXCEPTION_KEY_SET.isdisjoint(data):
+        return None
+    level = _json_level(data, raw)
+    if level not in _TIMED_LEVELS:
+        return None  # an error (its own detector), or a debug line (never timed): an event
+    method = data.get("method", "")
+    if type(method) not in _SCALARS:
+        method = ""  # as in an event's fields, which keep scalars only
+    took = None
+    if not DURATION_KEYS.isdisjoint(data):
+        for key, scale in DURATION_SCALES:
+            value = data.get(key)
+            if type(value) is int or type(value) is float:
+                took = value * scale
+                break
+    message, logger, stamp = _json_text(data)
+    return _new_ok(
+        (
+            method,
+            path,
+            status,
+            stamp or raw.timestamp or last,
+            raw,
+            took,
+            logger,
+            message,
+            data,
+        )
+    )
 
 
 def starts_record(text: str) -> bool:
@@ -428,19 +510,26 @@ def starts_record(text: str) -> bool:
     return bool(first) and not first.isspace() and not text.startswith(_TRACEBACK_START)
 
 
-def parse_one_line_record(text: str, raw: RawLine) -> LogEvent | OkRequest | None:
+def parse_one_line_record(text: str, raw: RawLine, last: datetime | None) -> LogEvent | OkRequest | None:
     """A record the caller knows is one line (the next line starts another), in a built-in shape
-    that needs no pattern; None when the line needs the folder (or the patterns)."""
+    that needs no pattern; None when the line needs the folder (or the patterns).
+
+    A line without a time of its own happened when the line before did (`last`), as the folder has it."""
     if len(text) > MAX_LINE_CHARS or BOT_LOG_MARKER in text or text.startswith(_TRACEBACK_START):
         return None
     if text[-1:] in {"\n", "\r"}:
         text = text.rstrip("\r\n")
     if text[:1] == "{":
-        return _structured(text, raw, None)
-    return _fast_line(text, raw, ok_requests=True)
+        data = _json_dict(text)
+        if data is None:
+            return _structured(text, raw, None)  # a line cut mid-JSON, or not JSON after all
+        return _ok_json_request(data, raw, last) or _from_json(data, raw)
+    return _fast_line(text, raw, ok_requests=True, last=last)
 
 
-def _fast_line(text: str, raw: RawLine, *, ok_requests: bool = False) -> LogEvent | OkRequest | None:
+def _fast_line(
+    text: str, raw: RawLine, *, ok_requests: bool = False, last: datetime | None = None
+) -> LogEvent | OkRequest | None:
     """The common shapes by `str.split` alone (no regex); None sends the line to the patterns."""
     parts = text.split(" ", 4)
     if len(parts) < 3:
@@ -451,10 +540,11 @@ def _fast_line(text: str, raw: RawLine, *, ok_requests: bool = False) -> LogEven
     if first.endswith(":") and first[:-1] in _LEVEL_WORDS and parts[1] == "":
         # uvicorn: `INFO:     1.2.3.4:5 - "GET /x HTTP/1.1" 200` or `ERROR:    Exception in ASGI application`
         body = text[len(first) :].lstrip(" ")
-        access = _uvicorn_access(body, raw.number, raw.timestamp, ok_requests)
+        stamp = raw.timestamp or last
+        access = _uvicorn_access(body, raw, stamp, ok_requests)
         if access is not None:
             return access
-        return LogEvent(body, _LEVEL_WORDS[first[:-1]], "uvicorn", raw.timestamp, raw.number)
+        return LogEvent(body, _LEVEL_WORDS[first[:-1]], "uvicorn", stamp, raw.number)
     return None
 
 
@@ -472,14 +562,14 @@ def _fast_logging(
     message = parts[4]
     if ' - "' in message:
         # uvicorn's access logger behind a logging formatter: `1.2.3.4:5 - "GET /x HTTP/1.1" 200`
-        access = _uvicorn_access(message, raw.number, stamp, ok_requests)
+        access = _uvicorn_access(message, raw, stamp, ok_requests)
         if access is not None:
             return access
     return LogEvent(message, level, parts[3][:-1], stamp, raw.number)
 
 
 def _uvicorn_access(
-    body: str, number: int, stamp: datetime | None, ok_requests: bool = False
+    body: str, raw: RawLine, stamp: datetime | None, ok_requests: bool = False
 ) -> LogEvent | OkRequest | None:
     """`1.2.3.4:5 - "GET /path HTTP/1.1" 200 [OK]` as a request, by partition and split."""
     client, sep, rest = body.partition(' - "')
@@ -493,10 +583,11 @@ def _uvicorn_access(
     method, path = pieces[0], pieces[1]
     code = int(status)
     if ok_requests and code < 400:
-        return OkRequest(method, path, code, stamp)
+        # tuple.__new__ takes every field (defaults are the Python __new__'s).
+        return _new_ok((method, path, code, stamp, raw, None, "access", "", None))
     level = "error" if code >= 500 else "warning" if code >= 400 else "info"
     fields: dict[str, Any] = {"method": method, "path": path, "status": code}
-    return LogEvent(f"{method} {_readable(path)} {status}", level, "access", stamp, number, fields=fields)
+    return LogEvent(f"{method} {_readable(path)} {status}", level, "access", stamp, raw.number, fields=fields)
 
 
 def _readable(path: str) -> str:

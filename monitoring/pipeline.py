@@ -72,7 +72,7 @@ class Scanner:
         last = len(batch) - 1
         for index, raw in enumerate(batch):
             if one_line and index < last and folder.state == "none" and starts_record(batch[index + 1].text):
-                record = parse_one_line_record(raw.text, raw)
+                record = parse_one_line_record(raw.text, raw, folder.last_timestamp)
                 if record is not None:
                     if folder.pending is not None:
                         before = folder.flush()
@@ -88,13 +88,10 @@ class Scanner:
                 handle(event)
 
     def _ok_request(self, request: OkRequest) -> None:
-        # Counted by route only: no event is made (the detector keeps nothing of a success).
-        stamp = request.timestamp
-        if stamp is None:
-            stamp = self.folder.last_timestamp
-        else:
-            self.folder.last_timestamp = stamp
-        self.detector.observe_ok_request(route_for(request.method, request.path), request.status, stamp)
+        # No event is made unless a detector keeps this request (`OkRequest.event`).
+        if request.timestamp is not None:
+            self.folder.last_timestamp = request.timestamp
+        self.detector.observe_ok_request(request, route_for(request.method, request.path))
         self.events += 1
         if self.progress is not None and self.events % 100_000 == 0:
             self.progress(self.events)

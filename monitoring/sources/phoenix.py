@@ -44,7 +44,7 @@ from urllib.parse import quote
 
 import httpx
 
-from monitoring.events import MAX_LINE_CHARS, RawLine, parse_timestamp
+from monitoring.events import BOT_LOG_MARKER, MAX_LINE_CHARS, RawLine, parse_timestamp
 from monitoring.redact import redact
 from monitoring.sources.base import (
     Batch,
@@ -301,15 +301,22 @@ def span_line(
 
 def _fitted(record: dict[str, Any]) -> str:
     """The record as one JSON line short enough that the parser never cuts it (cut JSON is not JSON)."""
-    text = json.dumps(record, default=str, ensure_ascii=False)
+    text = _line(record)
     while len(text) > MAX_LINE_CHARS and record.get("traceback"):
         # Keep the traceback's end: the innermost frames and the exception line.
         over = len(text) - MAX_LINE_CHARS
         traceback = str(record["traceback"])
         cut = traceback[max(over + 64, len(traceback) // 4) :]
         record["traceback"] = cut.partition("\n")[2] or cut  # whole lines only
-        text = json.dumps(record, default=str, ensure_ascii=False)
+        text = _line(record)
     return text
+
+
+def _line(record: dict[str, Any]) -> str:
+    # A span is never the bot's own line: the marker (only ever inside a JSON string here) is
+    # written as the escape it decodes from, so the folder does not drop the span as ours.
+    text = json.dumps(record, default=str, ensure_ascii=False)
+    return text.replace(BOT_LOG_MARKER, "\\u005b" + BOT_LOG_MARKER[1:])
 
 
 def _error_record(span: Mapping[str, Any], where: str) -> dict[str, Any]:

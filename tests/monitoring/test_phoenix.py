@@ -442,6 +442,17 @@ def test_any_span_shape_becomes_one_event(span: dict[str, Any]) -> None:
     assert 1 == len(list(parse_lines([span_line(span, "p", {})])))
 
 
+def test_a_span_naming_the_bots_marker_is_not_dropped_as_the_bots_own_line() -> None:
+    """A span whose name or status holds `[fixbot]` (the bot's own log marker) is still an event.
+
+    Hypothesis found it: the folder drops lines with the marker, and a span's text is the
+    service's, never the bot's; the line spells the marker with a JSON escape, so it reads the same."""
+    span = {"name": "[fixbot] lookup", "span_kind": "LLM", "status_code": "[fixbot]"}
+    line = span_line(span, "p", {})
+    [event] = parse_lines([line])
+    assert "[fixbot] lookup" in event.message
+
+
 def test_secrets_in_span_text_are_redacted_at_the_source(phoenix: FakePhoenix, http: httpx.Client) -> None:
     """Keys in a span's name, status, exception or stacktrace never leave the source; prompts are not read."""
     secret = "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX"
