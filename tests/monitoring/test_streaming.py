@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -187,3 +188,67 @@ def test_spike_straddling_two_scheduled_scans_is_judged_as_one_pass(log: list[Ra
         state = DetectorState.from_json(state.to_json())
     assert ({"unusual"} if log is SPIKE else set()) == whole
     assert whole == kinds
+
+
+def _scan_state(lines: list[RawLine], chunk: int) -> tuple[list[dict[str, object]], dict[str, object]]:
+    state = DetectorState()
+    scanner = Scanner(T, state, now=NOW)
+    for start in range(0, len(lines), chunk):
+        scanner.feed(lines[start : start + chunk])
+    anomalies = [a.as_json() for a in scanner.suspend()]
+    return anomalies, state.to_json()
+
+
+def _request_line(fmt: str, second: int, *, path: str, status: int, took: float | None) -> str:
+    method = "GET"
+    stamp = NOW - timedelta(hours=2) + timedelta(seconds=second)
+    if fmt == "json":
+        record: dict[str, object] = {"event": "request finished", "level": "info", "logger": "app.access"}
+        record |= {"timestamp": stamp.isoformat().replace("+00:00", "Z"), "method": method, "path": path}
+        record |= {"status": status} | ({"duration_ms": took} if took is not None else {})
+        return json.dumps(record)
+    client = f'10.0.0.{second % 250}:5{second % 1000:03d} - "{method} {path} HTTP/1.1" {status}'
+    if fmt == "mixed":
+        return f"INFO:     {client} OK"  # no time of its own: the line before's
+    return f"{stamp:%Y-%m-%d %H:%M:%S},{second % 1000:03d} INFO uvicorn.access: {client}"
+
+
+_KINDS = st.sampled_from(["ok"] * 6 + ["4xx", "5xx", "debug", "error", "traceback", "marker", "blank"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["plain", "json", "mixed"]), st.lists(_KINDS, min_size=1, max_size=300))
+def test_one_line_records_read_without_the_folder_equal_the_folder(fmt: str, kinds: list[str]) -> None:
+    """A scan reads a line whose next line starts a new record itself, and a successful request
+    without making an event; fed one line at a time it cannot (no next line), and the folder reads
+    every line. Both give the same anomalies and the same stored state, whatever the lines are:
+    timed requests turning slow (kept: their events are made then), failures, debug requests,
+    errors, tracebacks after a request, the bot's own lines, blank lines."""
+    lines: list[str] = []
+    for second, kind in enumerate(kinds):
+        path = f"/api/items/{second % 3}"
+        # One route turns slow for good after a while: its shift is flagged, and its events made.
+        took = 5000.0 + second if second > 120 and path.endswith("/0") else 20.0 + second % 5
+        status = {"4xx": 404, "5xx": 503}.get(kind, 200)
+        line = _request_line(fmt, second, path=path, status=status, took=took if fmt == "json" else None)
+        if kind == "debug" and fmt == "json":
+            line = line.replace('"level": "info"', '"level": "debug"')
+        elif kind == "error":
+            line = f"2026-10-20 22:00:{second % 60:02d},000 ERROR app.api: lookup failed for item {second}"
+        elif kind == "marker":
+            line = f"2026-10-20 22:00:{second % 60:02d},000 INFO bot.x: [fixbot] scanning"
+        elif kind == "blank":
+            line = ""
+        lines.append(line)
+        if kind == "traceback":
+            lines += [
+                "Traceback (most recent call last):",
+                '  File "/app/a.py", line 3, in f',
+                "KeyError: 'x'",
+            ]
+    raw = [RawLine(text, number) for number, text in enumerate(lines, 1)]
+    one_by_one = _scan_state(raw, 1)
+    assert one_by_one == _scan_state(raw, len(raw))
+    timed = [second for second, kind in enumerate(kinds) if kind == "ok" and second % 3 == 0]
+    if fmt == "json" and len(timed) >= 30 and sum(second > 120 for second in timed) >= 8:
+        assert "performance" in {a["kind"] for a in one_by_one[0]}  # the slow route's events were made
