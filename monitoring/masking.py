@@ -51,6 +51,8 @@ def _digits(match: re.Match[str]) -> str:
     stays, an id with one (`blk_1`, `node-3`) does not; a word joined to the number by dot leaders
     stays in front of it (`dcbf.........<*>`)."""
     token = match.group()
+    if token.isdigit():
+        return WILDCARD  # the common case (ids, counts): no letter, no dot leaders
     if _WORD_WITH_DIGIT.fullmatch(token):
         return token
     prefix = _PREFIX.match(token)
