@@ -434,6 +434,19 @@ class Detector:
             self._duration(("slow", request.logger, route), request, route, took, at)
 
     @staticmethod
+    def reads_template(event: LogEvent) -> bool:
+        """Whether a detector keys this event (not a request) by its template: errors, warnings,
+        and info lines that report a duration (a timed operation). Others need no template."""
+        level = event.level
+        if level in {"warning", "error", "critical"} or event.traceback:
+            return True
+        return level == "info" and duration_ms(event) is not None
+
+    def observe_unkeyed(self, event: LogEvent) -> None:
+        """What `observe` does with an event `reads_template` says no detector keys: note its time."""
+        self._at(event.timestamp)
+
+    @staticmethod
     def route_of(event: LogEvent) -> str:
         """A request's route (`GET /api/orders/<*>`), which every detector keys it by; else ''."""
         return _route(event) if event.fields and "status" in event.fields else ""

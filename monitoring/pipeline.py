@@ -108,9 +108,12 @@ class Scanner:
             # A request is counted by its route (`GET /api/orders/<*>`), never by its template:
             # the miner would spend its time on lines whose template nothing reads.
             self.detector.observe(event, 0, "", route)
-        else:
+        elif self.detector.reads_template(event):
             group = self.miner.add(event.message)
             self.detector.observe(event, group.id, group.template)
+        else:
+            # Nor is an info line that reports no duration, or a debug line: no detector keys them.
+            self.detector.observe_unkeyed(event)
         self.events += 1
         if self.progress is not None and self.events % 100_000 == 0:
             self.progress(self.events)
