@@ -380,6 +380,8 @@ class Detector:
         self._slot = float(thresholds.slot_seconds)
         self._slow_limits = [(k, v) for k, v in thresholds.slow_templates.items()]
         self._slow_log = math.log(thresholds.slow_factor)
+        self._limits = bool(thresholds.slow_ms or self._slow_limits)  # an explicit limit to check
+        self._shifted: set[tuple[Hashable, ...]] = set()  # duration keys with a ("shift", key) acc
         self._last = self._now_epoch
 
     # -- the one pass ---------------------------------------------------------------------------
@@ -686,7 +688,9 @@ class Detector:
         self, key: tuple[Hashable, ...], event: LogEvent | OkRequest, template: str, took: float, at: float
     ) -> None:
         t = self.t
-        if self._over_limit(key, event, template, took, at):
+        # A limit of the event's own comes with its fields (spans judged at the source).
+        own_limit = isinstance(event, LogEvent) and "limit_ms" in event.fields
+        if (self._limits or own_limit) and self._over_limit(key, event, template, took, at):
             return
         history = self._durations.get(key)
         if history is None:
@@ -694,22 +698,22 @@ class Detector:
                 return
             self._remember(key[2], template)
             stored = self.state.durations.get(_state_key(key, self._templates))
-            history = self._durations[key] = _Durations()
+            history = self._durations[key] = _Durations(recent=deque(maxlen=t.slow_recent))
             if stored:
                 history.baseline, history.seen = stored[0], int(stored[1])
         value = math.log(max(took, 0.001))
         recent = history.recent
-        recent.append(value)
-        if len(recent) > t.slow_recent:
-            recent.popleft()
+        recent.append(value)  # the oldest drops out (maxlen)
         if history.seen >= t.slow_baseline_count and len(recent) >= t.slow_recent:
             slow = self._slow_log
             # The median is at most the largest: most operations are nowhere near slow, unsorted.
             shifted = max(recent) - history.baseline >= slow and _median(recent) - history.baseline >= slow
-            if shifted or ("shift", key) in self._accs:
-                fresh = ("shift", key) not in self._accs
+            if shifted or key in self._shifted:
+                fresh = key not in self._shifted
                 event = _whole(event)
                 acc = self._acc(("shift", key), event)
+                if acc is not None:
+                    self._shifted.add(key)
                 if acc is not None and value - history.baseline >= slow:
                     acc.add(event, at)
                 if acc is not None and fresh:

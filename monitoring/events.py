@@ -47,7 +47,7 @@ __all__ = [
     "parse_one_line_record",
     "parse_timestamp",
     "parse_traceback",
-    "starts_record",
+    "record_starts",
 ]
 
 # The bot's own log format carries this marker (see bot/runtime.py); lines bearing it are skipped,
@@ -504,18 +504,18 @@ def _ok_json_request(data: dict[str, Any], raw: RawLine, last: datetime | None) 
     )
 
 
-def starts_record(text: str) -> bool:
-    """Whether the folder takes `text` as the start of a new record while no traceback is open."""
-    first = text[:1]
-    return bool(first) and not first.isspace() and not text.startswith(_TRACEBACK_START)
+def record_starts(lines: list[RawLine]) -> list[bool]:
+    """Per line, whether the folder takes it as the start of a new record while no traceback is
+    open: its first character is not a space and it is not `Traceback (most recent call last):`."""
+    return [bool(raw.text[:1].strip()) and not raw.text.startswith(_TRACEBACK_START) for raw in lines]
 
 
 def parse_one_line_record(text: str, raw: RawLine, last: datetime | None) -> LogEvent | OkRequest | None:
-    """A record the caller knows is one line (the next line starts another), in a built-in shape
-    that needs no pattern; None when the line needs the folder (or the patterns).
+    """A record the caller knows is one line (it and the next line start records: `record_starts`),
+    in a built-in shape that needs no pattern; None when the line needs the folder (or the patterns).
 
     A line without a time of its own happened when the line before did (`last`), as the folder has it."""
-    if len(text) > MAX_LINE_CHARS or BOT_LOG_MARKER in text or text.startswith(_TRACEBACK_START):
+    if len(text) > MAX_LINE_CHARS or BOT_LOG_MARKER in text:
         return None
     if text[-1:] in {"\n", "\r"}:
         text = text.rstrip("\r\n")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitoring.detect import Anomaly, Detector, DetectorState, Thresholds, route_for
-from monitoring.events import LineFolder, LogEvent, OkRequest, RawLine, parse_one_line_record, starts_record
+from monitoring.events import LineFolder, LogEvent, OkRequest, RawLine, parse_one_line_record, record_starts
 from monitoring.headers import HeaderFormat
 from monitoring.redact import redact, redact_event
 from monitoring.templates import TemplateMiner
@@ -69,9 +69,10 @@ class Scanner:
         # A line whose next line starts a new record is a whole record: read here, without the
         # folder, when it has a built-in shape (most lines); the folder gets the rest.
         one_line = folder.header is None
+        starts = record_starts(batch) if one_line else []
         last = len(batch) - 1
         for index, raw in enumerate(batch):
-            if one_line and index < last and folder.state == "none" and starts_record(batch[index + 1].text):
+            if one_line and index < last and starts[index + 1] and starts[index] and folder.state == "none":
                 record = parse_one_line_record(raw.text, raw, folder.last_timestamp)
                 if record is not None:
                     if folder.pending is not None:
