@@ -213,7 +213,9 @@ def duration_ms(event: LogEvent) -> float | None:
     if fields and "status" in fields:
         return None  # a request: its duration is a field or there is none (paths hold digits)
     message = event.message
-    match = _DURATION.search(message) if _HAS_DIGIT(message) else None
+    # Every unit starts with m or s right after the number: most lines with digits have none, and
+    # this scan costs a fraction of the full pattern's (case-blind, with word boundaries).
+    match = _DURATION.search(message) if _NUMBER_AND_UNIT(message) else None
     if not match:
         return None
     unit = match.group(2).lower()
@@ -222,6 +224,7 @@ def duration_ms(event: LogEvent) -> float | None:
 
 
 _HAS_DIGIT = re.compile(r"\d").search
+_NUMBER_AND_UNIT = re.compile(r"\d\s*[mMsS\u017f]").search  # ſ: re's case-blind `s` takes it too
 _DIGIT_SEGMENT = re.compile(r"(?<=/)[^/]*\d[^/]*")
 _ROUTES: dict[tuple[object, str], str] = {}
 _REDACTED_ROUTES: dict[str, str] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from core.settings import DetectorThresholds
@@ -100,6 +100,53 @@ def test_duration_parsing() -> None:
     assert 2500.0 == duration_ms(LogEvent("took 2.5s"))
     assert 300.0 == duration_ms(LogEvent("done", fields={"duration_ms": 300}))
     assert None is duration_ms(LogEvent("user 2500 logged in"))
+
+
+_DURATION_WORDS = st.sampled_from(
+    [
+        "took",
+        "TOOK",
+        "in",
+        "after",
+        "elapsed",
+        "latency=",
+        "time:",
+        "slow (",
+        " ",
+        "  ",
+        "\t",
+        "2",
+        "2.5",
+        "45",
+        "ms",
+        "MS",
+        "s",
+        "S",
+        "\u017f",
+        "sec",
+        "min",
+        "minutes",
+        "Milliseconds",
+        "x",
+        ".",
+        "=",
+        "(",
+        "٣",
+    ]
+)
+
+
+@given(st.one_of(st.text(), st.lists(_DURATION_WORDS, max_size=12).map("".join)))
+@example("took 2\u017f")
+@example("in 45 \tMilliseconds")
+def test_duration_prefilter_never_hides_a_duration(text: str) -> None:
+    """The cheap test in front of the duration pattern passes every text the pattern matches
+    (case-blind `s` takes `ſ` too)."""
+    from monitoring.detect import _DURATION
+
+    match = _DURATION.search(text)
+    took = duration_ms(LogEvent(text))
+    assert (took is None) == (match is None)
 
 
 def test_unusual_rate_against_own_baseline() -> None:
