@@ -103,15 +103,11 @@ class FileSource:
         end = len(data) if final else data.rfind(b"\n") + 1
         if end == 0 and len(data) == _CHUNK:
             end = len(data)  # one line longer than a chunk: take it cut rather than wait forever
-        pieces = data[:end].split(b"\n")
-        if pieces and pieces[-1] == b"":
-            pieces.pop()
-        more = len(pieces) > limit or len(data) == _CHUNK
-        if len(pieces) > limit:
-            pieces = pieces[:limit]
-            consumed = min(sum(map(len, pieces)) + len(pieces), end)
-        else:
-            consumed = end
+        # Split off at most `limit` lines: the last piece is what is left for the next read.
+        pieces = data[:end].split(b"\n", limit)
+        rest = pieces[-1] if len(pieces) > limit else b""
+        consumed = end - len(rest)
+        more = bool(rest) or len(data) == _CHUNK
         # One decode for the whole chunk (a newline never sits inside a UTF-8 sequence), then split:
         # per-line decoding was a tenth of a scan's time.
         decoded = _decode(data[:consumed]) if consumed else ""
@@ -120,7 +116,7 @@ class FileSource:
         texts = decoded.split("\n") if consumed else []
         if texts and texts[-1] == "" and consumed and data[consumed - 1 : consumed] == b"\n":
             texts.pop()
-        if texts and texts[-1][-1:] == "\r":
+        elif texts and texts[-1][-1:] == "\r":
             texts[-1] = texts[-1][:-1]  # a last line without its newline (the rest of a rotated file)
         # tuple.__new__ straight from C: RawLine's own __new__ is Python, a third of this step.
         out = list(map(_new_line, zip(texts, count(line + 1), repeat(None), repeat(""))))

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from core.settings import Secrets
@@ -71,6 +73,37 @@ def test_file_limit_and_bad_bytes(tmp_path: Path) -> None:
     batch = source.read({}, 3)
     assert (3, True) == (len(batch.lines), batch.more)
     assert "\ufffd\ufffd bad" == batch.lines[0].text
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["", "a", "é", "\r", "bb\r", "\r\r", "\x00", " x ", "\xff"]).map("".join), max_size=30
+    ),
+    st.integers(min_value=1, max_value=7),
+    st.booleans(),
+)
+def test_file_read_in_batches_gives_every_complete_line_once(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str], limit: int, newline_at_end: bool
+) -> None:
+    """Read `limit` lines at a time until nothing is left: every complete line once, numbered, with
+    one CR before its LF dropped, NULs removed, bad UTF-8 replaced; a last line without LF waits."""
+    log = tmp_path_factory.mktemp("log") / "app.log"
+    log.write_bytes(
+        "\n".join(lines).encode("utf-8", "surrogateescape").replace(b"\xc3\xbf", b"\xff")
+        + (b"\n" if newline_at_end and lines else b"")
+    )
+    source, cursor, read = FileSource(log), {}, []
+    while True:
+        batch = source.read(cursor, limit)
+        read += [(raw.number, raw.text) for raw in batch.lines]
+        cursor = batch.cursor
+        if not batch.more:
+            break
+    complete = lines if newline_at_end else lines[:-1]
+    bare = [text.replace("\x00", "").replace("\xff", "\ufffd") for text in complete]
+    expected = [(number, text[:-1] if text.endswith("\r") else text) for number, text in enumerate(bare, 1)]
+    assert expected == read
 
 
 def test_missing_file_is_a_source_error(tmp_path: Path) -> None:
