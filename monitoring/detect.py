@@ -386,6 +386,7 @@ class Detector:
         self._limits = bool(thresholds.slow_ms or self._slow_limits)  # an explicit limit to check
         self._shifted: set[tuple[Hashable, ...]] = set()  # duration keys with a ("shift", key) acc
         self._last = self._now_epoch
+        self._last_stamp: datetime | None = None  # the time `_last` was read from
 
     # -- the one pass ---------------------------------------------------------------------------
 
@@ -421,6 +422,9 @@ class Detector:
     def _at(self, timestamp: datetime | None) -> float:
         if timestamp is None:
             return self._last  # `now` until a line with a time comes
+        if timestamp is self._last_stamp:
+            return self._last  # lines without a time of their own carry the one before's
+        self._last_stamp = timestamp
         at = self._last = timestamp.timestamp()
         if self._started is None or at < self._started:
             self._started = at

@@ -25,8 +25,36 @@ _CHUNK = 8 * 1024 * 1024
 _new_line = partial(tuple.__new__, RawLine)
 
 
-def _decode(data: bytes) -> str:
-    return data.decode("utf-8", "replace").replace("\x00", "")
+def _lines(chunk: bytes, limit: int) -> tuple[list[str], int]:
+    """The first `limit` lines of `chunk` (decoded, one CR before each LF and NULs dropped) and how
+    many bytes they took. A piece after the last LF is a line only if it is within the limit."""
+    if not chunk:
+        return [], 0
+    # One decode for the whole chunk (a newline never sits inside a UTF-8 sequence), one split.
+    text = chunk.decode("utf-8", "replace")
+    if text.isascii():
+        texts = text.split("\n", limit)
+        if len(texts) > limit:
+            # Cut after the limit-th LF; what follows waits (one byte per character: its length).
+            return _cleaned(texts[:-1], text), len(chunk) - len(texts[-1])
+        consumed = len(chunk)
+    else:
+        pieces = chunk.split(b"\n", limit)
+        consumed = len(chunk) - len(pieces[-1]) if len(pieces) > limit else len(chunk)
+        if consumed < len(chunk):
+            text = chunk[:consumed].decode("utf-8", "replace")
+        texts = text.split("\n")
+    if chunk[consumed - 1 : consumed] == b"\n":
+        texts.pop()  # the empty piece after the last LF read
+    return _cleaned(texts, text), consumed
+
+
+def _cleaned(texts: list[str], text: str) -> list[str]:
+    if "\x00" in text:
+        texts = [line.replace("\x00", "") for line in texts]
+    if "\r" in text:
+        texts = [line[:-1] if line[-1:] == "\r" else line for line in texts]
+    return texts
 
 
 class FileSource:
@@ -103,21 +131,8 @@ class FileSource:
         end = len(data) if final else data.rfind(b"\n") + 1
         if end == 0 and len(data) == _CHUNK:
             end = len(data)  # one line longer than a chunk: take it cut rather than wait forever
-        # Split off at most `limit` lines: the last piece is what is left for the next read.
-        pieces = data[:end].split(b"\n", limit)
-        rest = pieces[-1] if len(pieces) > limit else b""
-        consumed = end - len(rest)
-        more = bool(rest) or len(data) == _CHUNK
-        # One decode for the whole chunk (a newline never sits inside a UTF-8 sequence), then split:
-        # per-line decoding was a tenth of a scan's time.
-        decoded = _decode(data[:consumed]) if consumed else ""
-        if "\r" in decoded:
-            decoded = decoded.replace("\r\n", "\n")
-        texts = decoded.split("\n") if consumed else []
-        if texts and texts[-1] == "" and consumed and data[consumed - 1 : consumed] == b"\n":
-            texts.pop()
-        elif texts and texts[-1][-1:] == "\r":
-            texts[-1] = texts[-1][:-1]  # a last line without its newline (the rest of a rotated file)
+        texts, consumed = _lines(data[:end], limit)
+        more = consumed < end or len(data) == _CHUNK
         # tuple.__new__ straight from C: RawLine's own __new__ is Python, a third of this step.
         out = list(map(_new_line, zip(texts, count(line + 1), repeat(None), repeat(""))))
         return out, offset + consumed, line + len(out), more
