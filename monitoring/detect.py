@@ -387,6 +387,7 @@ class Detector:
         self._shifted: set[tuple[Hashable, ...]] = set()  # duration keys with a ("shift", key) acc
         self._last = self._now_epoch
         self._last_stamp: datetime | None = None  # the time `_last` was read from
+        self._read: tuple[LogEvent | None, float | None] = (None, None)  # reads_template's duration
 
     # -- the one pass ---------------------------------------------------------------------------
 
@@ -442,14 +443,17 @@ class Detector:
         if took is not None and took > 0:
             self._duration(("slow", request.logger, route), request, route, took, at)
 
-    @staticmethod
-    def reads_template(event: LogEvent) -> bool:
+    def reads_template(self, event: LogEvent) -> bool:
         """Whether a detector keys this event (not a request) by its template: errors, warnings,
         and info lines that report a duration (a timed operation). Others need no template."""
         level = event.level
         if level in {"warning", "error", "critical"} or event.traceback:
             return True
-        return level == "info" and duration_ms(event) is not None
+        if level != "info":
+            return False
+        took = duration_ms(event)
+        self._read = (event, took)  # `observe` of this event reads it from here
+        return took is not None
 
     def observe_unkeyed(self, event: LogEvent) -> None:
         """What `observe` does with an event `reads_template` says no detector keys: note its time."""
@@ -465,7 +469,9 @@ class Detector:
         # none is not searched again (the duration pattern is the costliest test of a plain line).
         if group in self._timeless:
             return None
-        took = duration_ms(event)
+        read, took = self._read
+        if read is not event:
+            took = duration_ms(event)
         if took is None and not event.fields and len(self._timeless) < _MAX_KEYS:
             self._timeless.add(group)
         return took
