@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import islice
 
 from monitoring.detect import Anomaly, Detector, DetectorState, Thresholds, route_for
 from monitoring.events import LineFolder, LogEvent, OkRequest, RawLine, parse_one_line_record, record_starts
@@ -24,6 +25,7 @@ __all__ = ["HOLD_ERROR_LINE", "Analysis", "Scanner", "analyze"]
 # An error line read last waits one scan for its traceback only if it is this recent: frames follow
 # their message within milliseconds, so an older line without them has none coming.
 HOLD_ERROR_LINE = timedelta(seconds=30)
+_SLICE = 10_000  # lines of an iterable (not a list) handled at a time
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,15 @@ class Scanner:
 
     def feed(self, lines: Iterable[RawLine]) -> None:
         """Parse, redact, mine and observe every event these lines complete."""
-        batch = lines if isinstance(lines, list) else list(lines)
+        if isinstance(lines, list):
+            self._feed_batch(lines)
+            return
+        # Any other iterable in bounded slices: a generator of a whole file is never held at once.
+        rest = iter(lines)
+        while batch := list(islice(rest, _SLICE)):
+            self._feed_batch(batch)
+
+    def _feed_batch(self, batch: list[RawLine]) -> None:
         folder = self.folder
         handle = self._event
         # A line whose next line starts a new record is a whole record: read here, without the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -252,3 +253,20 @@ def test_one_line_records_read_without_the_folder_equal_the_folder(fmt: str, kin
     timed = [second for second, kind in enumerate(kinds) if kind == "ok" and second % 3 == 0]
     if fmt == "json" and len(timed) >= 30 and sum(second > 120 for second in timed) >= 8:
         assert "performance" in {a["kind"] for a in one_by_one[0]}  # the slow route's events were made
+
+
+def test_an_iterable_of_lines_is_read_in_bounded_slices() -> None:
+    """`feed` given a generator (not a list) never holds the whole of it: while a line is pulled,
+    the lines already read but not yet scanned stay below one slice."""
+    scanner = Scanner(T, DetectorState(), now=NOW)
+    ahead: list[int] = []
+
+    def lines() -> Iterator[RawLine]:
+        for number in range(1, 50_001):
+            ahead.append(number - scanner.events)
+            yield RawLine(f"2026-10-20 22:00:{number % 60:02d},000 INFO app.jobs: tick {number}", number)
+
+    scanner.feed(lines())
+    scanner.finish()
+    assert 50_000 == scanner.events
+    assert max(ahead) <= 10_001
