@@ -385,6 +385,7 @@ class Detector:
         self._slow_log = math.log(thresholds.slow_factor)
         self._limits = bool(thresholds.slow_ms or self._slow_limits)  # an explicit limit to check
         self._shifted: set[tuple[Hashable, ...]] = set()  # duration keys with a ("shift", key) acc
+        self._settled: set[tuple[str, int]] = set()  # (route, status) that `_note_status` can skip
         self._last = self._now_epoch
         self._last_stamp: datetime | None = None  # the time `_last` was read from
         self._read: tuple[LogEvent | None, float | None] = (None, None)  # reads_template's duration
@@ -438,7 +439,9 @@ class Detector:
         series = self._slot_series(("route", route), at)
         if series is not None:
             series.count += 1
-        self._note_status(route, request.status)
+        status = request.status
+        if (route, status) not in self._settled and self._note_status(route, status):
+            self._settled.add((route, status))
         took = request.took
         if took is not None and took > 0:
             self._duration(("slow", request.logger, route), request, route, took, at)
@@ -581,14 +584,17 @@ class Detector:
         else:
             self._note_status(route, status)
 
-    def _note_status(self, route: str, status: int) -> None:
-        """A status below 500 on `route`: known from now on (a new 4xx alone is no news)."""
+    def _note_status(self, route: str, status: int) -> bool:
+        """A status below 500 on `route`: known from now on (a new 4xx alone is no news). Whether
+        noting it again could change nothing: the status is known and the route seen often enough
+        for every test of its count (`_value`'s `seen >= min_events`)."""
         value_key: tuple[Hashable, ...] = ("value", "", route)
         if status:
             values = self._known_values(value_key, self.t.new_value_min_events)
             if len(values) < _MAX_VALUES and (text := str(status)) not in values:
                 values.append(text)
-        self._seen[value_key] = self._seen.get(value_key, 0) + 1
+        seen = self._seen[value_key] = self._seen.get(value_key, 0) + 1
+        return seen >= max(1, self.t.new_value_min_events)
 
     def _known_values(self, key: tuple[Hashable, ...], min_events: int) -> list[str]:
         values = self._values.get(key)
