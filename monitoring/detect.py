@@ -227,6 +227,7 @@ _HAS_DIGIT = re.compile(r"\d").search
 _NUMBER_AND_UNIT = re.compile(r"\d\s*[mMsS\u017f]").search  # ſ: re's case-blind `s` takes it too
 _DIGIT_SEGMENT = re.compile(r"(?<=/)[^/]*\d[^/]*")
 _ROUTES: dict[tuple[object, str], str] = {}
+ROUTE_CHARS = 240  # a longer `METHOD /path` is cut: routes are keys the detectors keep
 _REDACTED_ROUTES: dict[str, str] = {}
 
 
@@ -248,15 +249,20 @@ def route_for(method: object, path: str) -> str:
         if _HAS_DIGIT(bare):
             bare = _DIGIT_SEGMENT.sub("<*>", bare)
         masked = f"{method} {bare}".strip()
+        if len(masked) > ROUTE_CHARS:
+            # A path no route has (a scanner's probe, a hostile client): the detectors keep routes as
+            # keys, so it is cut (after redaction: no secret is cut in half) and cached nowhere.
+            return redact(masked)[:ROUTE_CHARS] + "…"
         # Paths are many (ids in them), routes few: each route is redacted once.
         route = _REDACTED_ROUTES.get(masked)
         if route is None:
             if len(_REDACTED_ROUTES) > 10_000:
                 _REDACTED_ROUTES.clear()
             route = _REDACTED_ROUTES[masked] = redact(masked)
-        if len(_ROUTES) > 50_000:
-            _ROUTES.clear()
-        _ROUTES[key] = route
+        if len(path) <= ROUTE_CHARS:  # a long query string is not kept as a cache key either
+            if len(_ROUTES) > 50_000:
+                _ROUTES.clear()
+            _ROUTES[key] = route
     return route
 
 

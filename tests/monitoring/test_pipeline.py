@@ -132,3 +132,27 @@ def test_no_secret_leaves_a_scan(text: str, secret: str) -> None:
     assert 3 == len(state.carry)
     kept = json.dumps([a.as_json() for a in anomalies]) + json.dumps(state.to_json())
     assert secret not in kept
+
+
+def test_long_unique_paths_keep_routes_short_and_secrets_out() -> None:
+    """Probes with 8 KB paths (each unique, a token placed across the cut) and long query strings:
+    every route a detector keeps is at most `ROUTE_CHARS` (+ the ellipsis), none holds the token,
+    and the route cache keeps no long path as a key (memory would grow with such a log)."""
+    from monitoring.detect import _ROUTES, ROUTE_CHARS
+
+    token = "xoxb-2816412345-5078123456789-AbCdEfGhIjKlMnOpQrStUvWx"
+    scanner = Scanner(DetectorThresholds(), DetectorState(), now=datetime(2026, 10, 20, 3, 0, tzinfo=UTC))
+    lines = []
+    for n in range(2_000):
+        probe = f"/p{'a' * (ROUTE_CHARS - 20)}/{token}/{'b' * 8000}{n:05d}"
+        query = f"/search?q={'c' * 8000}{n:05d}"
+        stamp = f"2026-10-20 02:{n // 60 % 60:02d}:{n % 60:02d},000"
+        lines.append(f'{stamp} INFO uvicorn.access: 10.0.0.1:5 - "GET {probe} HTTP/1.1" 404')
+        lines.append(f'{stamp} INFO uvicorn.access: 10.0.0.1:5 - "GET {query} HTTP/1.1" 200')
+    scanner.feed([RawLine(line, n) for n, line in enumerate(lines, 1)])
+    scanner.finish()
+    routes = [key[1] for key in scanner.detector._series if key[0] == "route"]
+    assert routes
+    assert max(len(route) for route in routes) <= ROUTE_CHARS + 1
+    assert not any("xoxb-2816" in route for route in routes)
+    assert max((len(path) for _, path in _ROUTES), default=0) <= ROUTE_CHARS
