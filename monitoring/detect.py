@@ -446,8 +446,9 @@ class Detector:
         if series is not None:
             series.count += 1
         status = request.status
-        if (route, status) not in self._settled and self._note_status(route, status):
-            self._settled.add((route, status))
+        settled = self._settled
+        if (route, status) not in settled and self._note_status(route, status) and len(settled) < _MAX_KEYS:
+            settled.add((route, status))
         took = request.took
         if took is not None and took > 0:
             self._duration(("slow", request.logger, route), request, route, took, at)
@@ -543,7 +544,7 @@ class Detector:
             known = not fresh or fingerprint in self._known
             value_key: tuple[Hashable, ...] = ("value", event.logger, group)
             self._value(value_key, event, _exception_text(event), at, known_error=known, min_events=1)
-            self._seen[value_key] = self._seen.get(value_key, 0) + 1
+            self._count(value_key)
 
     def _value(
         self,
@@ -586,7 +587,7 @@ class Detector:
             value_key: tuple[Hashable, ...] = ("value", "", route)
             min_events = self.t.new_value_min_events
             self._value(value_key, event, str(status), at, known_error=True, min_events=min_events)
-            self._seen[value_key] = self._seen.get(value_key, 0) + 1
+            self._count(value_key)
         else:
             self._note_status(route, status)
 
@@ -599,13 +600,22 @@ class Detector:
             values = self._known_values(value_key, self.t.new_value_min_events)
             if len(values) < _MAX_VALUES and (text := str(status)) not in values:
                 values.append(text)
-        seen = self._seen[value_key] = self._seen.get(value_key, 0) + 1
-        return seen >= max(1, self.t.new_value_min_events)
+        return self._count(value_key) >= max(1, self.t.new_value_min_events)
+
+    def _count(self, key: tuple[Hashable, ...]) -> int:
+        """One more event of a value key (up to `_MAX_KEYS` keys: beyond, new keys are not counted)."""
+        seen = self._seen.get(key)
+        if seen is None and len(self._seen) >= _MAX_KEYS:
+            return 0
+        seen = self._seen[key] = (seen or 0) + 1
+        return seen
 
     def _known_values(self, key: tuple[Hashable, ...], min_events: int) -> list[str]:
         values = self._values.get(key)
         if values is None:
             stored = self.state.values.get(_state_key(key, self._templates))
+            if len(self._values) >= _MAX_KEYS:
+                return list(stored or [])  # beyond the cap a key is not tracked (nor remembered)
             values = self._values[key] = list(stored or [])
             if stored:
                 # Values remembered from earlier scans make the template known already.

@@ -156,3 +156,30 @@ def test_long_unique_paths_keep_routes_short_and_secrets_out() -> None:
     assert max(len(route) for route in routes) <= ROUTE_CHARS + 1
     assert not any("xoxb-2816" in route for route in routes)
     assert max((len(path) for _, path in _ROUTES), default=0) <= ROUTE_CHARS
+
+
+def test_a_flood_of_unique_routes_is_counted_within_the_key_cap() -> None:
+    """60,000 requests to distinct word-only paths (a scanner walking a site): the detector's
+    per-key tables stop at their cap instead of growing with the log."""
+    from monitoring import detect
+
+    scanner = Scanner(DetectorThresholds(), DetectorState(), now=datetime(2026, 10, 20, 3, 0, tzinfo=UTC))
+    words = [f"{a}{b}{c}" for a in "abcdefghij" for b in "klmnopqrst" for c in "uvwxyzabcd"]
+    lines = [
+        f'2026-10-20 02:{n // 1000 % 60:02d}:{n // 20 % 50:02d},000 INFO uvicorn.access: 10.0.0.1:5 - "GET '
+        f'/{words[n % 1000]}/{words[n // 1000 % 1000]}/x HTTP/1.1" 200'
+        for n in range(60_000)
+    ]
+    old_cap = detect._MAX_KEYS
+    detect._MAX_KEYS = 5_000  # the same code path as the real cap of 50,000, in a fraction of the time
+    try:
+        scanner.feed([RawLine(line, n) for n, line in enumerate(lines, 1)])
+        scanner.finish()
+    finally:
+        detect._MAX_KEYS = old_cap
+    tables = scanner.detector
+    assert 60_000 == scanner.events
+    assert len(tables._series) <= 5_000
+    assert len(tables._values) <= 5_000
+    assert len(tables._seen) <= 2 * 5_000
+    assert len(tables._settled) <= 5_000
