@@ -1,9 +1,12 @@
 """Detectors: log events, one at a time, → `Anomaly`s. Streaming, bounded memory, no I/O.
 
 `Detector.observe(event, group, template)` looks at each event once; `Detector.finish(template_of)`
-returns the anomalies. What is kept does not grow with the number of lines: per error/template key a
-counter, a few timestamps, ≤ 5 samples and ≤ 1000 line numbers; per template a per-slot count and a
-moving baseline. Thresholds come from `DetectorThresholds` (documented in docs/monitoring.md):
+returns the anomalies. Two shortcuts give the same result for the most common lines:
+`observe_ok_request` takes a successful request without its event (`OkRequest`), and
+`observe_unkeyed` an event `reads_template` says no detector keys by template (untimed info, debug).
+What is kept does not grow with the number of lines: per error/template key a counter, a few
+timestamps, ≤ 5 samples and ≤ 1000 line numbers; per template a per-slot count and a moving baseline;
+at most 50,000 keys per table. Thresholds come from `DetectorThresholds` (documented in docs/monitoring.md):
 
 - error_pattern (high; critical when logged as critical): the same error (traceback fingerprint,
   else logger + template) `error_repeat`+ times within `window_seconds`;
