@@ -445,7 +445,10 @@ class Detector:
         """What `observe` does for a request that succeeded (status < 400), without its event unless
         a detector keeps one: it counts towards its route's slot and statuses, and is timed."""
         at = self._at(request.timestamp)
-        series = self._slot_series(("route", route), at)
+        key = ("route", route)
+        series = self._series.get(key)
+        if series is None or series.slot != int(at // self._slot):
+            series = self._slot_series(key, at)  # a new route, or its slot ended
         if series is not None:
             series.count += 1
         status = request.status

@@ -531,21 +531,23 @@ def _fast_line(
     text: str, raw: RawLine, *, ok_requests: bool = False, last: datetime | None = None
 ) -> LogEvent | OkRequest | None:
     """The common shapes by `str.split` alone (no regex); None sends the line to the patterns."""
-    parts = text.split(" ", 4)
-    if len(parts) < 3:
+    if text[:1].isdigit():
+        parts = text.split(" ", 4)
+        first = parts[0]
+        if len(parts) >= 3 and len(first) == 10 and first[4] == "-":
+            return _fast_logging(text, parts, raw, ok_requests)
         return None
-    first = parts[0]
-    if first[:1].isdigit() and len(first) == 10 and first[4] == "-":
-        return _fast_logging(text, parts, raw, ok_requests)
-    if first.endswith(":") and first[:-1] in _LEVEL_WORDS and parts[1] == "":
-        # uvicorn: `INFO:     1.2.3.4:5 - "GET /x HTTP/1.1" 200` or `ERROR:    Exception in ASGI application`
-        body = text[len(first) :].lstrip(" ")
-        stamp = raw.timestamp or last
-        access = _uvicorn_access(body, raw, stamp, ok_requests)
-        if access is not None:
-            return access
-        return LogEvent(body, _LEVEL_WORDS[first[:-1]], "uvicorn", stamp, raw.number)
-    return None
+    # uvicorn: `INFO:     1.2.3.4:5 - "GET /x HTTP/1.1" 200` or `ERROR:    Exception in ASGI application`:
+    # a level word, a colon, at least two spaces (no split: the line may be a long request).
+    colon = text.find(":", 1, 10)
+    if colon < 0 or text[colon + 1 : colon + 3] != "  " or (level := _LEVEL_WORDS.get(text[:colon])) is None:
+        return None
+    body = text[colon + 1 :].lstrip(" ")
+    stamp = raw.timestamp or last
+    access = _uvicorn_access(body, raw, stamp, ok_requests)
+    if access is not None:
+        return access
+    return LogEvent(body, level, "uvicorn", stamp, raw.number)
 
 
 def _fast_logging(
