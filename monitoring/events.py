@@ -458,10 +458,7 @@ class OkRequest(NamedTuple):
             event = _from_json(self.source, self.raw)
             event.timestamp = self.timestamp  # its own, or the line before's (as the folder does)
             return event
-        code = self.status
-        fields: dict[str, Any] = {"method": self.method, "path": self.path, "status": code}
-        message = f"{self.method} {_readable(self.path)} {code}"
-        return LogEvent(message, "info", "access", self.timestamp, self.raw.number, fields=fields)
+        return _request_event(self.method, self.path, self.status, self.timestamp, self.raw.number)
 
 
 _new_ok = partial(tuple.__new__, OkRequest)  # tuple.__new__ from C: OkRequest's own __new__ is Python
@@ -588,9 +585,15 @@ def _uvicorn_access(
     if ok_requests and code < 400:
         # tuple.__new__ takes every field (defaults are the Python __new__'s).
         return _new_ok((method, path, code, stamp, raw, None, "access", "", None))
-    level = "error" if code >= 500 else "warning" if code >= 400 else "info"
+    return _request_event(method, path, code, stamp, raw.number)
+
+
+def _request_event(method: object, path: str, code: int, stamp: datetime | None, number: int) -> LogEvent:
+    """A request line's event: `METHOD /path STATUS` (the status in three digits, as logged), with
+    its level from the status."""
     fields: dict[str, Any] = {"method": method, "path": path, "status": code}
-    return LogEvent(f"{method} {_readable(path)} {status}", level, "access", stamp, raw.number, fields=fields)
+    message = f"{method} {_readable(path)} {code:03d}"
+    return LogEvent(message, _access_level(code), "access", stamp, number, fields=fields)
 
 
 def _readable(path: str) -> str:

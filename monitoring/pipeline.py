@@ -103,9 +103,7 @@ class Scanner:
         if request.timestamp is not None:
             self.folder.last_timestamp = request.timestamp
         self.detector.observe_ok_request(request, route_for(request.method, request.path))
-        self.events += 1
-        if self.progress is not None and self.events % 100_000 == 0:
-            self.progress(self.events)
+        self._counted()
 
     def _event(self, event: LogEvent) -> None:
         if event.is_error:
@@ -125,6 +123,9 @@ class Scanner:
         else:
             # Nor is an info line that reports no duration, or a debug line: no detector keys them.
             self.detector.observe_unkeyed(event)
+        self._counted()
+
+    def _counted(self) -> None:
         self.events += 1
         if self.progress is not None and self.events % 100_000 == 0:
             self.progress(self.events)
