@@ -7,9 +7,10 @@ chained exceptions — are folded into the event that logged it (or into an even
 the traceback stands alone). Lines carrying `BOT_LOG_MARKER` are the bot's own and are skipped.
 
 Accepted shapes, per line:
-- a JSON object (structlog, Railway, python-json-logger): level/severity/levelname,
+- a JSON object (structlog, Railway, python-json-logger, ecs-logging): level/severity/levelname,
   message/event/msg, logger/logger_name/name, timestamp/time/ts/@timestamp, and an exception in
-  exception/exc_info/traceback/stack/stack_trace/error;
+  exception/exc_info/traceback/stack/stack_trace/error; a request and an exception under the other
+  keys common setups use are read by `monitoring.record_fields`;
 - Python logging: `2026-10-20 02:30:01,123 ERROR app.mcp: text`, `... - app.mcp - ERROR - text`,
   `[2026-10-20T02:30:01Z] ERROR app.mcp: text`, `ERROR:app.mcp:text`;
 - uvicorn / gunicorn access lines (`INFO:  1.2.3.4:5 - "GET /x HTTP/1.1" 500`, common log format);
@@ -31,6 +32,13 @@ from urllib.parse import unquote
 import orjson
 
 from monitoring.headers import HeaderFormat
+from monitoring.record_fields import (
+    REQUEST_HINTS,
+    access_request,
+    exception_lines,
+    request_of,
+    traceback_in_message,
+)
 
 __all__ = [
     "BOT_LOG_MARKER",
@@ -227,7 +235,16 @@ _MESSAGE_KEYS = ("message", "event", "msg", "log")
 _LEVEL_KEYS = ("level", "severity", "levelname", "log.level")
 _LOGGER_KEYS = ("logger", "logger_name", "name", "log.logger")
 _TIME_KEYS = ("timestamp", "time", "ts", "@timestamp", "asctime")
-_EXCEPTION_KEYS = ("exception", "exc_info", "traceback", "stack", "stack_trace", "exc_text", "error")
+_EXCEPTION_KEYS = (
+    "exception",
+    "exc_info",
+    "traceback",
+    "stack",
+    "stack_trace",
+    "exc_text",
+    "error",
+    "error.stack_trace",
+)
 _EXCEPTION_KEY_SET = frozenset(_EXCEPTION_KEYS)
 _TIMED_LEVELS = frozenset({"info", "warning"})  # the levels whose durations the detectors time
 # A duration field and its scale to milliseconds, in the order the detectors look for them.
@@ -271,6 +288,8 @@ def _json_text(data: Mapping[str, Any]) -> tuple[str, str, datetime | None]:
     else:
         message = data["event"] if "event" in data else _first_of(data, _MESSAGE_KEYS, "")
     logger = data["logger"] if "logger" in data else _first_of(data, _LOGGER_KEYS, "")
+    if logger == "" and type(nested := data.get("log")) is dict:
+        logger = nested.get("logger", "")  # Elastic Common Schema nests it: `"log": {"logger": …}`
     stamp = data["timestamp"] if "timestamp" in data else _first_of(data, _TIME_KEYS, None)
     return (
         message if type(message) is str else _message_text(message),
@@ -285,27 +304,50 @@ def _json_level(data: Mapping[str, Any], raw: RawLine) -> str:
     )
 
 
+_RANK = {"debug": 0, "info": 1, "warning": 2, "error": 3, "critical": 4}
+
+
 def _from_json(data: Mapping[str, Any], raw: RawLine) -> LogEvent:
     message, logger, stamp = _json_text(data)
-    event = LogEvent(
-        message,
-        _json_level(data, raw),
-        logger,
-        stamp or raw.timestamp,
-        raw.number,
-        # `type(v) in` rather than isinstance: a scan does this for every field of every JSON line.
-        fields={k: v for k, v in data.items() if type(v) in _SCALARS},
-    )
-    if _EXCEPTION_KEY_SET.isdisjoint(data):
-        return event
-    for key in _EXCEPTION_KEYS:
-        value = data.get(key)
-        if isinstance(value, Mapping):
-            value = value.get("stack") or value.get("traceback")
-        if isinstance(value, str) and (_TRACEBACK_START in value or "\n" in value):
-            _attach_traceback(event, value.splitlines())
-            break
+    level = _json_level(data, raw)
+    # `type(v) in` rather than isinstance: a scan does this for every field of every JSON line.
+    fields = {k: v for k, v in data.items() if type(v) in _SCALARS}
+    if not REQUEST_HINTS.isdisjoint(data) or ' - "' in message:
+        level, message = _json_request_fields(data, fields, level, message)
+    event = LogEvent(message, level, logger, stamp or raw.timestamp, raw.number, fields=fields)
+    if not _EXCEPTION_KEY_SET.isdisjoint(data):
+        for key in _EXCEPTION_KEYS:
+            lines = exception_lines(data.get(key))
+            if lines:
+                _attach_traceback(event, lines)
+                return event
+    if "\n" in message and (found := traceback_in_message(message)) is not None:
+        event.message, lines = found
+        _attach_traceback(event, lines)
     return event
+
+
+def _json_request_fields(
+    data: Mapping[str, Any], fields: dict[str, Any], level: str, message: str
+) -> tuple[str, str]:
+    """A record that reports a request under other keys than ours (`status_code`, `http.*`, a
+    whole `url`), or whose message is an access line: its fields get our `method`, `path` and
+    `status`, so every detector reads it as the request it is. A failed request is at least as
+    severe as its status says (uvicorn logs a 500 at INFO). Returns (level, message)."""
+    request = request_of(data)
+    from_message = request is None
+    if from_message:
+        request = access_request(message)
+        if request is None:
+            return level, message
+    method, path, status = request  # type: ignore[misc]
+    fields.update(method=method, path=path, status=status)
+    worse = _access_level(status)
+    if _RANK.get(worse, 0) > _RANK.get(level, 0):
+        level = worse
+    if from_message:
+        message = f"{method} {_readable(path)} {status:03d}"  # as a plain access line reads
+    return level, message
 
 
 _JSON_STRING = r'"((?:[^"\\]|\\.)*)(?:"|$)'
@@ -469,16 +511,28 @@ def _ok_json_request(data: dict[str, Any], raw: RawLine, last: datetime | None) 
     `_from_json` + the detectors would read it; else None (the line becomes an event)."""
     status = data.get("status")
     path = data.get("path")
-    if type(status) is not int or status >= 400 or type(path) is not str:
+    method = data.get("method")
+    if (
+        type(status) is int
+        and 100 <= status < 400
+        and type(path) is str
+        and path[:1] == "/"
+        and type(method) is str
+        and method
+    ):
+        pass  # our own fields, read as `request_of` would read them
+    elif REQUEST_HINTS.isdisjoint(data):
         return None
+    else:
+        request = request_of(data)  # a request under other keys (`status_code`, `http.*`, `url`)
+        if request is None or request[2] >= 400:
+            return None
+        method, path, status = request
     if "limit_ms" in data or not _EXCEPTION_KEY_SET.isdisjoint(data):
         return None
     level = _json_level(data, raw)
     if level not in _TIMED_LEVELS:
         return None  # an error (its own detector), or a debug line (never timed): an event
-    method = data.get("method", "")
-    if type(method) not in _SCALARS:
-        method = ""  # as in an event's fields, which keep scalars only
     took = None
     if not DURATION_KEYS.isdisjoint(data):
         for key, scale in DURATION_SCALES:
@@ -571,17 +625,11 @@ def _fast_logging(
 def _uvicorn_access(
     body: str, raw: RawLine, stamp: datetime | None, ok_requests: bool = False
 ) -> LogEvent | OkRequest | None:
-    """`1.2.3.4:5 - "GET /path HTTP/1.1" 200 [OK]` as a request, by partition and split."""
-    client, sep, rest = body.partition(' - "')
-    if not sep or " " in client:
+    """`1.2.3.4:5 - "GET /path HTTP/1.1" 200 [OK]` as a request."""
+    request = access_request(body)
+    if request is None:
         return None
-    request, sep, tail = rest.partition('" ')
-    pieces = request.split(" ", 2)
-    status = tail[:3]
-    if not sep or len(pieces) < 2 or not status.isdigit() or not pieces[0].isupper():
-        return None
-    method, path = pieces[0], pieces[1]
-    code = int(status)
+    method, path, code = request
     if ok_requests and code < 400:
         # tuple.__new__ takes every field (defaults are the Python __new__'s).
         return _new_ok((method, path, code, stamp, raw, None, "access", "", None))
