@@ -35,7 +35,19 @@ Labelled = tuple[list[str], list[str]]
 Value = Callable[[random.Random], str]
 
 TEMPLATES = Path(__file__).resolve().parent / "data" / "loghub2k_templates"
-LOGHUB_TEMPLATE_SETS = ("Proxifier", "Spark", "HPC", "OpenStack", "Windows", "HealthApp", "Hadoop", "BGL")
+LOGHUB_TEMPLATE_SETS = (
+    "Proxifier",
+    "Spark",
+    "HPC",
+    "OpenStack",
+    "Windows",
+    "HealthApp",
+    "Hadoop",
+    "BGL",
+    "Mac",
+    "Thunderbird",
+    "Android",
+)
 
 _SLOT = re.compile(r"\{(\w+)\}")
 _NAMES = [
@@ -235,7 +247,10 @@ def loghub_templates(system: str, *, lines: int = 2000, seed: int = 20261129) ->
     a known limit of prefix-tree miners (ours and Drain) and no Loghub statement is made of it alone.
     """
     with (TEMPLATES / f"{system}.csv").open(newline="", encoding="utf-8") as handle:
+        # A template holding a line break is left out: Mac's E152 and E281 (a log line never holds
+        # one), and Thunderbird's E29, whose unclosed quote in the source file swallows E30-E34.
         events = [(row["EventId"], row["EventTemplate"]) for row in csv.DictReader(handle)]
+        events = [(event, template) for event, template in events if "\n" not in template]
     rng = random.Random(f"{system}:{seed}")
     weights = _zipf(len(events), rng)
     messages, truth = [], []

@@ -7,10 +7,12 @@
    spaces) on labelled sets split in two:
    - tuning (what the one configuration was chosen on): Loghub HDFS, OpenSSH, Linux; the generated
      `python-service`, `word-variables` and `varying-lengths`; lines made from the real templates
-     of Loghub Proxifier, HPC, OpenStack and BGL;
+     of Loghub Proxifier, HPC, OpenStack, BGL, Mac and Thunderbird;
    - hold-out (scores looked at, failures not studied): Loghub Apache and Zookeeper; the generated
-     `uvicorn-access`; lines made from the real templates of Loghub Spark, Windows, HealthApp and
-     Hadoop.
+     `uvicorn-access`; lines made from the real templates of Loghub Spark, Windows, HealthApp,
+     Hadoop and Android;
+   - with `--samples DIR`: real labelled lines of other sets (Loghub-style structured CSVs, whole or
+     partial, named `<System>.csv`), scored as a third split and averaged on their own.
    The Loghub sets are scored against `*_structured_corrected.csv` grouped by EventTemplate; the
    others are described in benchmarks/log_shapes.py. Drain3 runs with the Loghub benchmark's
    per-dataset masking, similarity and depth (logparser's Drain benchmark settings) where there
@@ -126,6 +128,17 @@ TEMPLATE_SETS: dict[str, dict[str, object]] = {
     "HealthApp": {"regex": [], "st": 0.2, "depth": 4},
     "Hadoop": {"regex": [r"(\d+\.){3}\d+"], "st": 0.5, "depth": 4},
     "BGL": {"regex": [r"core\.\d+"], "st": 0.5, "depth": 4},
+    "Mac": {"regex": [r"([\w-]+\.){2,}[\w-]+"], "st": 0.7, "depth": 6},
+    "Thunderbird": {"regex": [r"(\d+\.){3}\d+"], "st": 0.5, "depth": 4},
+    "Android": {
+        "regex": [
+            r"(/[\w-]+)+",
+            r"([\w-]+\.){2,}[\w-]+",
+            r"\b(\-?\+?\d+)\b|\b0[Xx][a-fA-F\d]+\b|\b[a-fA-F\d]{4,}\b",
+        ],
+        "st": 0.2,
+        "depth": 6,
+    },
 }
 
 TUNING = (
@@ -139,6 +152,8 @@ TUNING = (
     "loghub-templates:HPC",
     "loghub-templates:OpenStack",
     "loghub-templates:BGL",
+    "loghub-templates:Mac",
+    "loghub-templates:Thunderbird",
 )
 HOLD_OUT = (
     "Apache",
@@ -148,6 +163,7 @@ HOLD_OUT = (
     "loghub-templates:Windows",
     "loghub-templates:HealthApp",
     "loghub-templates:Hadoop",
+    "loghub-templates:Android",
 )
 
 _RUNS = re.compile(r"<\*>(?:\s+<\*>)+")
@@ -218,6 +234,16 @@ def run_peer(python: Path, *args: str) -> dict[str, object]:
 
 def labelled(data: Path, name: str) -> tuple[list[str], list[str], dict[str, object]]:
     """(messages, truth, Drain3 settings) of one labelled set."""
+    if name.startswith("sample:"):
+        path = Path(name.partition(":")[2])
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        settings = DATASETS.get(path.stem) or TEMPLATE_SETS.get(path.stem, MIXED)
+        return (
+            [row["Content"] for row in rows],
+            [row["EventTemplate"] for row in rows],
+            {key: settings[key] for key in ("regex", "st", "depth")},
+        )
     if name in DATASETS:
         messages, truth = load(data, name)
         return messages, truth, {key: DATASETS[name][key] for key in ("regex", "st", "depth")}
@@ -236,10 +262,13 @@ class Score:
     drain_pa: float
 
 
-def accuracy(data: Path, python: Path) -> list[Score]:
+def accuracy(data: Path, python: Path, samples: Path | None = None) -> list[Score]:
     scores = []
+    splits: list[tuple[str, Sequence[str]]] = [("tuning", TUNING), ("hold-out", HOLD_OUT)]
+    if samples is not None:
+        splits.append(("samples", [f"sample:{path}" for path in sorted(samples.glob("*.csv"))]))
     with tempfile.TemporaryDirectory() as tmp:
-        for split, names in (("tuning", TUNING), ("hold-out", HOLD_OUT)):
+        for split, names in splits:
             for name in names:
                 messages, truth, settings = labelled(data, name)
                 path = Path(tmp) / "messages.json"
@@ -248,7 +277,7 @@ def accuracy(data: Path, python: Path) -> list[Score]:
                 ids, templates = ours(messages)
                 scores.append(
                     Score(
-                        name,
+                        f"{Path(name[7:]).stem} (sample)" if name.startswith("sample:") else name,
                         split,
                         grouping_accuracy(truth, ids),
                         parsing_accuracy(truth, templates),
@@ -269,8 +298,12 @@ def report_accuracy(scores: list[Score]) -> None:
             f"{s.name:<28} {s.split:<8} {s.ga:6.3f} {s.drain_ga:6.3f} {ratio:5.2f}x {s.ga - s.drain_ga:+7.3f}"
             f"   {s.pa:6.3f} {s.drain_pa:6.3f}"
         )
-    for split in ("tuning", "hold-out", "all"):
-        part = [s for s in scores if split in ("all", s.split)]
+    splits = ["tuning", "hold-out", "all"] + (
+        ["samples"] if any(s.split == "samples" for s in scores) else []
+    )
+    for split in splits:
+        # "all" is the tuning and hold-out sets; samples of other sets are averaged on their own.
+        part = [s for s in scores if s.split == split or (split == "all" and s.split != "samples")]
         ga, dga = (sum(getattr(s, f) for s in part) / len(part) for f in ("ga", "drain_ga"))
         pa, dpa = (sum(getattr(s, f) for s in part) / len(part) for f in ("pa", "drain_pa"))
         worst = min(s.ga - s.drain_ga for s in part)
@@ -350,6 +383,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=1_000_000, help="messages in the throughput file")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument(
+        "--samples",
+        type=Path,
+        default=None,
+        help="a folder of Loghub-style structured CSVs (Content, EventTemplate; whole or partial sets, "
+        "named <System>.csv) scored as a third split",
+    )
+    parser.add_argument(
         "--budget", type=float, default=60.0, help="seconds each miner may run on the throughput file"
     )
     parser.add_argument(
@@ -367,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"Loghub data not found at {args.data}; pass --data PATH")
     python = peer_python(args.drain3_python)
     print(f"peer: Drain3 {DRAIN3_VERSION} ({python}); ratio = our GA / Drain3 GA; diff = our GA - Drain3 GA")
-    report_accuracy(accuracy(args.data, python))
+    report_accuracy(accuracy(args.data, python, args.samples))
     quadratic_case(python)
     if args.skip_throughput:
         return 0

@@ -74,6 +74,7 @@ _NEAR = 0.5
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9_]+")
 _PUNCT = "\"'()[]{}<>:,;."
 _HAS_DIGIT = re.compile(r"\d")
+_DOTTED = re.compile(r"\w\.\w").search
 _ZERO_DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
 
 
@@ -306,7 +307,10 @@ class TemplateMiner:
 
     def _bucket_key(self, tokens: list[str]) -> tuple[int, str]:
         first = tokens[0]
-        if WILDCARD in first:
+        if WILDCARD in first or _DOTTED(first):
+            # A dotted name first (`com.apple.icloud.heartbeat: …`) is as often a variable (the job,
+            # the class, the host a statement is about) as a masked token: it is compared with the
+            # other statements of its length, and becomes `<*>` on the evidence any position needs.
             return (len(tokens), "")
         children = self._children.setdefault(len(tokens), set())
         if first not in children:
@@ -340,6 +344,7 @@ class TemplateMiner:
         limit = len(tokens) - math.ceil(len(tokens) * _NEAR)
         near = []
         line = " ".join(tokens)
+        dotted = key[1] == "" and _DOTTED(tokens[0]) is not None
         for group in islice(reversed(self._buckets.get(key, {}).values()), MAX_CANDIDATES):
             self.comparisons += 1
             if self._matcher(group)(line):
@@ -356,7 +361,10 @@ class TemplateMiner:
                 return group
             # Evidence counts only from a message that shares more constant words than it differs
             # in: `[instance: <*>] Claim successful` says nothing about `... Creating image`.
-            if len(differ) < agree:
+            # A dotted first word that differs is evidence of a variable only when nothing else
+            # differs: `mapred.tip.id is deprecated. Instead, use mapreduce.task.id` and its
+            # siblings are statements whose two names go together.
+            if len(differ) < agree and not (dotted and differ[0] == 0 and len(differ) > 1):
                 near.append((group, differ))
         return near
 

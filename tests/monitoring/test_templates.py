@@ -154,6 +154,68 @@ def test_a_value_written_with_or_without_a_unit_is_one_variable() -> None:
     assert 1 == len(set(_final(miner, ids)))
 
 
+_UNITS = st.sampled_from(["bytes", "B", "KB", "MB", "GB", "ms", "s", "sec", "us", "KiB"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=10**12),
+    st.floats(min_value=0, max_value=1e6, allow_nan=False).map(lambda f: f"{f:.3g}"),
+    _UNITS,
+    _UNITS,
+    st.sampled_from(["", " "]),
+)
+def test_a_quantity_also_shown_in_another_unit_masks_like_the_quantity_alone(
+    size: int, other: str, unit: str, other_unit: str, space: str
+) -> None:
+    """`1190 bytes (1.16 KB) sent` masks as `0 bytes sent` does: the second form of the quantity is
+    there or not depending on its size, never a different statement."""
+    alone = mask(f"conn 7 close, {size} {unit} sent, lifetime 00:01")
+    assert alone == mask(f"conn 7 close, {size} {unit} ({other}{space}{other_unit}) sent, lifetime 00:01")
+    # A parenthesis that is not the same quantity again stays.
+    assert "(uid <*>)" in mask(f"user {size} (uid {size}) logged in")
+    assert "at (<*>" in mask(f"image {size} at ({other}{space}{other_unit}): checking")
+
+
+def test_sizes_shown_in_two_units_or_one_are_one_statement() -> None:
+    """Proxifier's close lines: sizes with and without their KB/MB form, lifetimes in two shapes."""
+    miner = TemplateMiner()
+    ids = [
+        miner.add(f"proxy.example.org:5070 close, {sent} sent, {received} received, lifetime {life}").id
+        for sent, received, life in [
+            ("0 bytes", "0 bytes", "<1 sec"),
+            ("451 bytes", "18846 bytes (18.4 KB)", "<1 sec"),
+            ("1190 bytes (1.16 KB)", "1671 bytes (1.63 KB)", "00:02"),
+            ("1165 bytes (1.13 KB)", "815 bytes", "00:01"),
+            ("12789 bytes (12.4 KB)", "13833013 bytes (13.1 MB)", "01:01"),
+        ]
+    ]
+    assert 1 == len(set(_final(miner, ids)))
+
+
+def test_a_dotted_first_name_is_a_variable_when_nothing_else_differs() -> None:
+    """`com.apple.<job>: … isn't for N seconds` is one statement whatever the job; the `mapred.X is
+    deprecated. Instead, use Y` statements, whose two names differ together, stay apart."""
+    miner = TemplateMiner()
+    jobs = ["icloud.fmfd.heartbeat", "Safari.SafeBrowsing.Update", "CacheDelete.daily", "suggestions.harvest"]
+    ids = [
+        miner.add(f"com.apple.{job}: told me to run this job; but the start time isn't for {n} seconds.").id
+        for n, job in enumerate(jobs * 2)
+    ]
+    assert 1 == len(set(_final(miner, ids)))
+    assert miner.resolve(ids[-1]).template.startswith("com.apple.<*>: told me")  # type: ignore[union-attr]
+    pairs = [
+        ("job.id", "job.id"),
+        ("task.id", "task.attempt.id"),
+        ("tip.id", "task.id"),
+        ("task.partition", "task.partition"),
+    ]
+    deprecated = [
+        miner.add(f"mapred.{old} is deprecated. Instead, use mapreduce.{new}").id for old, new in pairs * 3
+    ]
+    assert len(pairs) == len(set(_final(miner, deprecated)))
+
+
 def test_a_lone_variable_never_swallows_statements() -> None:
     """A message that is only a number next to `<number> <word>` lines stays its own group."""
     miner = TemplateMiner()
