@@ -12,7 +12,9 @@ Accepted shapes, per line:
   exception/exc_info/traceback/stack/stack_trace/error; a request and an exception under the other
   keys common setups use are read by `monitoring.record_fields`;
 - Python logging: `2026-10-20 02:30:01,123 ERROR app.mcp: text`, `... - app.mcp - ERROR - text`,
-  `[2026-10-20T02:30:01Z] ERROR app.mcp: text`, `ERROR:app.mcp:text`;
+  `[2026-10-20T02:30:01Z] ERROR app.mcp: text`, `ERROR:app.mcp:text`, loguru's
+  `2026-10-20 02:30:01.123 | ERROR    | app.mcp:charge:42 - text`; an access line as the message
+  of any of them is a request;
 - uvicorn / gunicorn access lines (`INFO:  1.2.3.4:5 - "GET /x HTTP/1.1" 500`, common log format);
 - any line when the source declares a Loghub-style header format (`monitoring.headers`).
 """
@@ -201,6 +203,8 @@ _PLAIN = (
     re.compile(rf"^{_TS}\s+-\s+(?P<logger>[\w.$@/-]+)\s+-\s+{_LEVEL_WORD}\s+-\s+(?P<msg>.*)$"),
     # ERROR:app.mcp:text (logging.basicConfig's default format)
     re.compile(rf"^{_LEVEL_WORD}:(?P<logger>[\w.$@-]+):(?P<msg>.*)$"),
+    # 2026-10-20 02:30:01.123 | ERROR    | app.mcp:charge:42 - text (loguru's default format)
+    re.compile(rf"^{_TS}\s+\|\s+{_LEVEL_WORD}\s+\|\s+(?P<logger>[^\s:|]+):[^\s|]*:\d+\s+-\s(?P<msg>.*)$"),
 )
 _UVICORN_ACCESS = re.compile(
     rf"^{_LEVEL_WORD}:\s+(?P<client>\S+) - \"(?P<method>[A-Z]+) (?P<path>\S+) [^\"]*\" (?P<status>\d{{3}})"
@@ -666,11 +670,16 @@ def _from_line(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent
         match = pattern.match(stripped)
         if match:
             groups = match.groupdict()
+            message = groups["msg"].strip()
+            stamp = parse_timestamp(groups.get("ts")) or raw.timestamp
+            if ' - "' in message and (request := access_request(message)) is not None:
+                # uvicorn's access logger behind this format: `1.2.3.4:5 - "GET /x HTTP/1.1" 200`
+                return _request_event(*request, stamp, raw.number)
             return LogEvent(
-                message=groups["msg"].strip(),
+                message=message,
                 level=_level(groups["level"]),
                 logger=groups.get("logger") or "",
-                timestamp=parse_timestamp(groups.get("ts")) or raw.timestamp,
+                timestamp=stamp,
                 line_number=raw.number,
             )
     return LogEvent(

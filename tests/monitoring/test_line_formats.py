@@ -1,0 +1,84 @@
+"""Plain-text logs as other common setups write them: the labelled incidents are still found.
+
+The labelled uvicorn + `logging` service log is re-spelt line by line, the way gunicorn (its access
+log in the combined format, its error log), `logging`'s `%(asctime)s - %(name)s - %(levelname)s -
+%(message)s` and loguru's default format write the same records; the scan must find the same
+incidents and nothing else."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from core.settings import DetectorThresholds
+from monitoring.detect import DetectorState
+from monitoring.events import RawLine
+from monitoring.pipeline import analyze
+from monitoring.stream import auto_header
+from tests.monitoring.service_logs import match_labels, service_log
+
+NOW = datetime(2026, 10, 21, tzinfo=UTC)
+_ACCESS = re.compile(r'^(\w+):\s+(\S+) - "(\S+) (\S+) (HTTP/1\.1)" (\d{3})(?: .*)?$')
+_LOGGING = re.compile(r"^(\d{4})-(\d\d)-(\d\d) (\d\d:\d\d:\d\d),(\d{3}) (\w+) ([\w.]+): (.*)$")
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+# (level, client, method, path, protocol, status, date parts, time) -> line
+Access = Callable[[str, str, str, str, str, str, tuple[str, str, str], str], str]
+# (date parts, time, milliseconds, level, logger, message) -> line
+Logging = Callable[[tuple[str, str, str], str, str, str, str, str], str]
+
+_FORMATS: dict[str, tuple[Access, Logging]] = {
+    "gunicorn": (
+        lambda level, client, method, path, proto, status, d, t: (
+            f"{client.split(':')[0]} - - [{d[2]}/{_MONTHS[int(d[1]) - 1]}/{d[0]}:{t} +0000] "
+            f'"{method} {path} {proto}" {status} 512 "-" "python-httpx/0.27"'
+        ),
+        lambda d, t, ms, level, logger, message: f"[{'-'.join(d)} {t} +0000] [7] [{level}] {message}",
+    ),
+    "logging-dashes": (
+        lambda level, client, method, path, proto, status, d, t: (
+            f"{'-'.join(d)} {t},000 - uvicorn.access - {level} - "
+            f'{client} - "{method} {path} {proto}" {status}'
+        ),
+        lambda d, t, ms, level, logger, message: f"{'-'.join(d)} {t},{ms} - {logger} - {level} - {message}",
+    ),
+    "loguru": (
+        lambda level, client, method, path, proto, status, d, t: (
+            f"{'-'.join(d)} {t}.000 | {level:<8} | uvicorn.protocols.http.h11_impl:send:477 - "
+            f'{client} - "{method} {path} {proto}" {status}'
+        ),
+        lambda d, t, ms, level, logger, message: (
+            f"{'-'.join(d)} {t}.{ms} | {level:<8} | {logger}:handle:42 - {message}"
+        ),
+    ),
+}
+
+
+def _respell(lines: list[str], access: Access, logging_line: Logging) -> list[str]:
+    out = []
+    day, clock = ("2026", "10", "20"), "00:00:00"  # uvicorn's own lines carry no time: the last one
+    for line in lines:
+        if match := _LOGGING.match(line):
+            year, month, date, clock, ms, level, logger, message = match.groups()
+            day = (year, month, date)
+            out.append(logging_line(day, clock, ms, level, logger, message))
+        elif match := _ACCESS.match(line):
+            out.append(access(*match.groups(), day, clock))
+        else:
+            out.append(line)  # tracebacks, uvicorn's `ERROR:    Exception in ASGI application`
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(_FORMATS))
+def test_other_plain_formats_find_the_same_incidents(name: str) -> None:
+    lines, labels = service_log("mixed", seed=1)
+    respelt = _respell(lines, *_FORMATS[name])
+    assert sum(a != b for a, b in zip(lines, respelt, strict=True)) > len(lines) // 2
+    raw = [RawLine(text, number) for number, text in enumerate(respelt, 1)]
+    header = auto_header(raw[:500])
+    assert header is None  # every one of these is a shape the parser knows
+    anomalies = analyze(raw, DetectorThresholds(), DetectorState(), now=NOW, header=header).anomalies
+    assert ([], []) == match_labels(labels, anomalies)
