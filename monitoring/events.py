@@ -203,6 +203,8 @@ _PLAIN = (
     re.compile(rf"^{_TS}\s+-\s+(?P<logger>[\w.$@/-]+)\s+-\s+{_LEVEL_WORD}\s+-\s+(?P<msg>.*)$"),
     # ERROR:app.mcp:text (logging.basicConfig's default format)
     re.compile(rf"^{_LEVEL_WORD}:(?P<logger>[\w.$@-]+):(?P<msg>.*)$"),
+    # ERROR 2026-10-20 02:30:01,123 views 7 140 text (Django's documented `verbose` format)
+    re.compile(rf"^\[?{_LEVEL_WORD}\]?\s+{_TS}\s+(?P<msg>.*)$"),
     # 2026-10-20 02:30:01.123 | ERROR    | app.mcp:charge:42 - text (loguru's default format)
     re.compile(rf"^{_TS}\s+\|\s+{_LEVEL_WORD}\s+\|\s+(?P<logger>[^\s:|]+):[^\s|]*:\d+\s+-\s(?P<msg>.*)$"),
 )

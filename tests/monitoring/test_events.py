@@ -39,6 +39,13 @@ def test_python_logging_line() -> None:
     assert "2026-10-20T02:30:01.123000+00:00" == event.timestamp.isoformat()
 
 
+def test_level_first_then_time() -> None:
+    """Django's documented `verbose` format puts the level before the time."""
+    [event] = _parse("ERROR 2026-10-20 02:30:01,123 log 7 140 Internal Server Error: /api/orders/5")
+    assert ("error", "log 7 140 Internal Server Error: /api/orders/5") == (event.level, event.message)
+    assert "2026-10-20T02:30:01.123000+00:00" == event.timestamp.isoformat()
+
+
 def test_chained_traceback_is_folded_into_its_event() -> None:
     """All lines of a chained traceback belong to the event that logged it; the last exception wins."""
     events = _parse(TRACEBACK)
