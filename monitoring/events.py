@@ -342,11 +342,11 @@ def _json_request_fields(
     severe as its status says (uvicorn logs a 500 at INFO). Returns (level, message)."""
     request = request_of(data)
     from_message = request is None
-    if from_message:
+    if request is None:
         request = access_request(message)
         if request is None:
             return level, message
-    method, path, status = request  # type: ignore[misc]
+    method, path, status = request
     fields.update(method=method, path=path, status=status)
     worse = _access_level(status)
     if _RANK.get(worse, 0) > _RANK.get(level, 0):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["WILDCARD", "mask"]
+__all__ = ["UNIT", "WILDCARD", "mask"]
 
 WILDCARD = "<*>"
 
@@ -44,11 +44,12 @@ _WORD_WITH_DIGIT = re.compile(r"\D*[A-Za-z]\d\D*")
 _PREFIX = re.compile(r"\w+\.{2,}")
 _MONTH_OR_DAY = re.compile(r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)")
 _COLLAPSE = re.compile(r"(?:<\*>[: ]?)+<\*>")
+# The units a quantity is written in (the miner reads them too: `monitoring.templates`).
+UNIT = r"(?:[KMGTP]i?B|bytes?|B|[mun\u00b5]?s|secs?|seconds?|mins?|minutes?|hours?|h|days?)"
 # A quantity followed by the same quantity in another unit, `1190 bytes (1.16 KB)`, `12 ms (0.012s)`:
 # one variable, written with or without the second form depending on its size (`0 bytes`), so the
 # parenthesis goes (else every unit the size happens to be shown in makes another statement).
-_UNIT = r"(?:[KMGTP]i?B|bytes?|B|[mun\u00b5]?s|secs?|seconds?|mins?|minutes?|hours?|h|days?)"
-_ALSO_IN = re.compile(rf"(<\*> {_UNIT}) \(<\*>(?: ?{_UNIT})?\)")
+_ALSO_IN = re.compile(rf"(<\*> {UNIT}) \(<\*>(?: ?{UNIT})?\)")
 
 
 def _digits(match: re.Match[str]) -> str:

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import islice, pairwise
 
-from monitoring.masking import WILDCARD, mask
+from monitoring.masking import UNIT, WILDCARD, mask
 
 __all__ = [
     "DISTINCT_WORDS",
@@ -75,6 +75,13 @@ _SYMBOL = re.compile(r"[A-Z][A-Z0-9_]+")
 _PUNCT = "\"'()[]{}<>:,;."
 _HAS_DIGIT = re.compile(r"\d")
 _DOTTED = re.compile(r"\w\.\w").search
+_UNIT_WORD = re.compile(UNIT).fullmatch
+
+
+def _is_unit(token: str) -> bool:
+    return _UNIT_WORD(token.strip(_PUNCT)) is not None
+
+
 _ZERO_DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
 
 
@@ -413,10 +420,15 @@ class TemplateMiner:
         phrase = any(a[1] == b[0] for a, b in pairwise(spans))
         for span, word in zip(spans, words, strict=True):
             seen = group.seen.setdefault(span, set())
-            symbolic = _SYMBOL.fullmatch(word.strip(_PUNCT)) or _SYMBOL.fullmatch(
-                group.tokens[span[0]].strip(_PUNCT)
-            )
-            needed = SYMBOL_WORDS if symbolic else GAP_WORDS if phrase else DISTINCT_WORDS
+            own = group.tokens[span[0]]
+            if span[0] > 0 and WILDCARD in group.tokens[span[0] - 1] and _is_unit(own) and _is_unit(word):
+                # The unit of a quantity (`size <*> B` / `size <*> KB`): it changes with the
+                # value's size, so two units are enough to tell it is part of the variable.
+                needed = 2
+            elif _SYMBOL.fullmatch(word.strip(_PUNCT)) or _SYMBOL.fullmatch(own.strip(_PUNCT)):
+                needed = SYMBOL_WORDS
+            else:
+                needed = GAP_WORDS if phrase else DISTINCT_WORDS
             if len(seen) < needed:
                 seen.add(word)
             # The group's own word counts as one of the distinct values.

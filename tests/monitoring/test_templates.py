@@ -193,6 +193,24 @@ def test_sizes_shown_in_two_units_or_one_are_one_statement() -> None:
     assert 1 == len(set(_final(miner, ids)))
 
 
+def test_a_quantity_whose_unit_changes_with_its_size_is_one_variable() -> None:
+    """Spark's `estimated size 93.0 B` / `estimated size 5.2 KB`: two units after a number are
+    enough to make the unit part of the variable; two other words after a number are not."""
+    miner = TemplateMiner()
+    ids = [
+        miner.add(f"Block broadcast_{n} stored as bytes in memory (estimated size {size}, free {free})").id
+        for n, (size, free) in enumerate(
+            [("93.0 B", "317.1 KB"), ("5.2 KB", "5.2 KB"), ("152.0 B", "1.2 MB")] * 2
+        )
+    ]
+    assert 1 == len(set(_final(miner, ids)))
+    counted = [
+        miner.add(f"served {n} {what} in the last minute").id
+        for n, what in enumerate(["requests", "users"] * 3)
+    ]
+    assert 2 == len(set(_final(miner, counted)))
+
+
 def test_a_dotted_first_name_is_a_variable_when_nothing_else_differs() -> None:
     """`com.apple.<job>: … isn't for N seconds` is one statement whatever the job; the `mapred.X is
     deprecated. Instead, use Y` statements, whose two names differ together, stay apart."""
