@@ -77,6 +77,10 @@ COMMON_HEADERS: tuple[str, ...] = (
     r"<Date> <Time> <Pid> <Level> <Component>: <Content>",
     r"<Date> <Time> - <Level>  \[<Component>\] - <Content>",
     r"<Date> <Time> \[<Level>\] <Component>: <Content>",
+    # log4j's `%d %p [%t] %c: %m` (Hadoop, Spark and most JVM services): the thread in brackets
+    r"<Date> <Time> <Level> \[<Thread>\] <Component>: <Content>",
+    # Android logcat's `threadtime` format: 03-17 16:13:38.811  1702  2395 D WindowManager: message
+    r"<Date> <Time> <Pid> <Tid> <Level> <Component>: <Content>",
     r"<Date> <Time> <Level> <Content>",
     r"\[<Time>\] \[<Level>\] <Content>",
     r"<Month> <Day> <Time> <Host> <Component>\[<Pid>\]: <Content>",
@@ -85,13 +89,15 @@ COMMON_HEADERS: tuple[str, ...] = (
 )
 
 _TOKEN_FIELDS = {
-    "Date": r"\d{2,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{6,8}",
+    "Date": r"\d{2,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{6,8}|\d{2}-\d{2}",  # …, or logcat's month-day
     "Time": r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?|\d{6}|"
     r"[A-Z][a-z]{2} [A-Z][a-z]{2} +\d{1,2} \d{2}:\d{2}:\d{2} \d{4}",
     "Month": r"[A-Z][a-z]{2}",
     "Day": r"\d{1,2}",
-    "Level": r"[A-Za-z]{3,9}",
+    "Level": r"[A-Za-z]{3,9}|[VDIWEFA]",  # a word, or logcat's priority letter
     "Pid": r"\d+",
+    "Tid": r"\d+",
+    "Thread": r"[^\]]+",
     "Host": r"[\w.-]+",
     "Component": r"\S+?",
 }

@@ -39,3 +39,19 @@ def test_detect_header_picks_the_shape_that_fits() -> None:
     assert detected is not None
     assert "check pass; user unknown" == detected.content(lines[0])
     assert None is detect_header(["just some words", "and more words"])
+
+
+def test_detect_header_reads_log4j_and_logcat_lines() -> None:
+    """A JVM service's log4j lines (thread in brackets) and Android's logcat `threadtime` lines:
+    the message alone is the content, not the thread or the pid/tid columns."""
+    log4j = [
+        f"2015-10-18 18:01:4{n},978 INFO [main] org.apache.hadoop.mapreduce.MRAppMaster: Created job {n}"
+        for n in range(6)
+    ]
+    header = detect_header(log4j)
+    assert header is not None
+    assert "Created job 3" == header.content(log4j[3])
+    logcat = [f"03-17 16:13:3{n}.811  1702  239{n} D WindowManager: freezing display {n}" for n in range(6)]
+    header = detect_header(logcat)
+    assert header is not None
+    assert "freezing display 2" == header.content(logcat[2])
