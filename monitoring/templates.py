@@ -367,11 +367,14 @@ class TemplateMiner:
                 self._join(group, tokens)
                 return group
             # Evidence counts only from a message that shares more constant words than it differs
-            # in: `[instance: <*>] Claim successful` says nothing about `... Creating image`.
+            # in: `[instance: <*>] Claim successful` says nothing about `... Creating image`; or
+            # one of each (`removing chargen` / `removing daytime`: a short statement's variable).
             # A dotted first word that differs is evidence of a variable only when nothing else
             # differs: `mapred.tip.id is deprecated. Instead, use mapreduce.task.id` and its
             # siblings are statements whose two names go together.
-            if len(differ) < agree and not (dotted and differ[0] == 0 and len(differ) > 1):
+            if (len(differ) < agree or len(differ) == 1 == agree) and not (
+                dotted and differ[0] == 0 and len(differ) > 1
+            ):
                 near.append((group, differ))
         return near
 

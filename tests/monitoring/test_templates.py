@@ -193,6 +193,18 @@ def test_sizes_shown_in_two_units_or_one_are_one_statement() -> None:
     assert 1 == len(set(_final(miner, ids)))
 
 
+def test_a_two_word_message_learns_its_word_variable() -> None:
+    """`removing chargen`, `removing daytime`, …: one word agreeing and one differing is evidence
+    too; two values (`session opened` / `session closed`) stay two statements."""
+    miner = TemplateMiner()
+    services = ["chargen", "daytime", "echo", "eklogin", "ftp", "klogin", "chargen"]
+    ids = [miner.add(f"removing {service}").id for service in services]
+    assert 1 == len(set(_final(miner, ids)))
+    assert "removing <*>" == miner.resolve(ids[-1]).template  # type: ignore[union-attr]
+    sessions = [miner.add(f"session {state}").id for state in ["opened", "closed"] * 3]
+    assert 2 == len(set(_final(miner, sessions)))
+
+
 def test_a_quantity_whose_unit_changes_with_its_size_is_one_variable() -> None:
     """Spark's `estimated size 93.0 B` / `estimated size 5.2 KB`: two units after a number are
     enough to make the unit part of the variable; two other words after a number are not."""
