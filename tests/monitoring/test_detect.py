@@ -5,11 +5,12 @@ from __future__ import annotations
 import statistics
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from core.settings import DetectorThresholds
-from monitoring.detect import DetectorState, detect, duration_ms, traceback_fingerprint
+from monitoring import detect as detect_module
+from monitoring.detect import DetectorState, detect, duration_ms, route_for, traceback_fingerprint
 from monitoring.events import Frame, LogEvent
 
 NOW = datetime(2026, 10, 20, 3, 0, tzinfo=UTC)
@@ -240,3 +241,23 @@ def test_median_is_the_statistics_median(values: list[float]) -> None:
     from monitoring.detect import _median
 
     assert statistics.median(values) == _median(values)
+
+
+# Short paths over a few characters: many share a length, digits in the same places, or all but
+# one character, which is where a wrong cache key would give one path another's route.
+_PATHS = st.text(alphabet="/ab-.%?=é0123456789", max_size=10).map(lambda text: "/" + text)
+
+
+@settings(max_examples=300)
+@given(st.lists(_PATHS, min_size=1, max_size=20), _PATHS)
+@example(before=["/a"], path="/b")
+@example(before=["/orders/7"], path="/orders/8")
+def test_a_cached_route_is_the_route_its_path_has(before: list[str], path: str) -> None:
+    """Routes are cached by where a path's digits are, not which: whatever paths were read before,
+    a path gets exactly the route it gets from an empty cache."""
+    detect_module._ROUTES.clear()
+    fresh = route_for("GET", path)
+    detect_module._ROUTES.clear()
+    for other in before:
+        route_for("GET", other)
+    assert fresh == route_for("GET", path)
