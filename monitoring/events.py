@@ -410,6 +410,16 @@ def _structured(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEven
     fields = header.split(text) if header is not None else None
     if fields is None:
         return None
+    if "Header" in fields:
+        # An inferred header has no named fields: its time and level are found in its text.
+        head = fields["Header"]
+        level = next((_LEVEL_SPELLINGS[word] for word in _words(head) if word in _LEVEL_SPELLINGS), "")
+        return LogEvent(
+            message=fields["Content"].strip(),
+            level=level or _guess_level(f"{head} {fields['Content']}", raw.level),
+            timestamp=parse_timestamp(head) or raw.timestamp,
+            line_number=raw.number,
+        )
     stamp = " ".join(v for k, v in fields.items() if k in {"Date", "Time"})
     return LogEvent(
         message=fields["Content"].strip(),
@@ -419,6 +429,10 @@ def _structured(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEven
         line_number=raw.number,
         fields={k: v for k, v in fields.items() if k != "Content"},
     )
+
+
+def _words(text: str) -> list[str]:
+    return [word.strip("[](){}<>:|-*,") for word in text.split()]
 
 
 _LEVEL_WORDS = {

@@ -3,7 +3,8 @@
 A header format names the fields of a plain log line's prefix; `<Content>` is the message. The
 format's literal text is matched exactly except that runs of spaces match any run of whitespace,
 and regular-expression syntax already present in the format (`\\[`, `(...)?`) is kept, as in the
-Loghub benchmark settings. Without a format, `detect_header` picks the best of a few common shapes.
+Loghub benchmark settings. Without a format, `detect_header` picks the best of a few common shapes,
+or infers one from the lines (`monitoring.header_inference`).
 
 Errors: `HeaderFormatError` (a `ValueError`) for a format without `<Content>`.
 """
@@ -14,9 +15,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["COMMON_HEADERS", "HeaderFormat", "HeaderFormatError", "detect_header"]
+from monitoring.header_inference import infer_header_pattern
+
+__all__ = ["COMMON_HEADERS", "INFERRED", "HeaderFormat", "HeaderFormatError", "detect_header"]
 
 _FIELD = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
+# The text of a header `detect_header` inferred (`monitoring.header_inference`): no named fields.
+INFERRED = "<Header> <Content>"
 
 
 class HeaderFormatError(ValueError):
@@ -129,6 +134,10 @@ def detect_header(lines: Iterable[str], candidates: Sequence[str] = COMMON_HEADE
         if hits * 2 >= len(sample) and (best is None or (hits, -rank) > (best[0], best[1])):
             best = (hits, -rank, text)
     if best is None:
-        return None
+        # No known shape: a header inferred from the kinds of tokens lines start with, if any.
+        pattern = infer_header_pattern(sample)
+        if pattern is None:
+            return None
+        return HeaderFormat(text=INFERRED, regex=re.compile(pattern, re.DOTALL), fields=("Header", "Content"))
     # Keep the strict pattern: it is what matched, and it will not swallow message text.
     return HeaderFormat(text=best[2], regex=_strict(best[2]), fields=tuple(_FIELD.findall(best[2])))
