@@ -9,15 +9,17 @@ Each message is masked (`monitoring.masking`), split on whitespace, and assigned
    got the first time (or the group that one was merged into), so repeated messages never open
    new groups;
 2. otherwise the candidates are the groups of one bucket: same token count and same first token
-   (a masked first token, or a first token past `MAX_CHILDREN` distinct ones for that token count,
-   shares the wildcard bucket, as Drain's prefix tree does). At most `MAX_CANDIDATES` of them, the
-   most recently used first, are compared: the work per line is bounded whatever the log holds.
+   (a masked first token, a dotted name first, or a first token past `MAX_CHILDREN` distinct ones
+   for that token count, shares the wildcard bucket, as Drain's prefix tree does). At most
+   `MAX_CANDIDATES` of them, the most recently used first, are compared: the work per line is
+   bounded whatever the log holds.
    The message joins a group when every position where both sides hold a constant agrees;
 3. otherwise the closest candidate (fewest disagreeing positions, at least half of the positions
    agreeing) records, for each position where they disagree, the distinct words seen there (at most
-   `DISTINCT_WORDS` per position). Once every disagreeing position has shown `DISTINCT_WORDS`
-   distinct words, those positions become `<*>`: they hold a variable that happens to be a word
-   (user names, team names, hosts). The message joins, and the groups that the widened template now
+   `DISTINCT_WORDS` per position; a unit after a variable, `size <*> B` / `size <*> KB`, two).
+   Once every disagreeing position has shown `DISTINCT_WORDS` distinct words, those positions
+   become `<*>`: they hold a variable that happens to be a word (user names, team names, hosts).
+   The message joins, and the groups that the widened template now
    covers are merged into it (they keep answering to their old ids through `resolve`). Fewer
    distinct words than that stay distinct statements (`startup`/`shutdown`, `GET`/`POST`,
    `Paused`/`Resumed`/`Started`);
@@ -76,13 +78,11 @@ _PUNCT = "\"'()[]{}<>:,;."
 _HAS_DIGIT = re.compile(r"\d")
 _DOTTED = re.compile(r"\w\.\w").search
 _UNIT_WORD = re.compile(UNIT).fullmatch
+_ZERO_DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
 
 
 def _is_unit(token: str) -> bool:
     return _UNIT_WORD(token.strip(_PUNCT)) is not None
-
-
-_ZERO_DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
 
 
 @dataclass(eq=False)
