@@ -16,8 +16,10 @@ at least `SHARE` of the sample:
    component and state words are followed by more structural columns, so they are header too).
 
 Nothing here is keyed to a log system: no format strings, only kinds of tokens. It is a fallback
-(`monitoring.headers.detect_header` tries the known formats first), and a log it reads wrongly is
-no worse off than one read whole: a line the header does not fit is kept whole. Pure functions.
+(`monitoring.headers.detect_header` tries the known formats first); a line the inferred header
+does not fit is kept whole. What it can get wrong: a log whose every message starts with the same
+word and a number (`checkpoint 7 written`, and nothing else) loses that word and number to the
+header under shape 3. Pure functions.
 """
 
 from __future__ import annotations
