@@ -195,6 +195,9 @@ def parse_timestamp(value: object) -> datetime | None:
 _LEVEL_WORD = r"(?P<level>DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL|TRACE|NOTICE)"
 _TS = r"\[?(?P<ts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)\]?"
 _PLAIN = (
+    # 2015-10-18 18:01:47,978 INFO [RMCommunicator Allocator] org.apache.hadoop.X: text (log4j's
+    # `%d %p [%t] %c: %m`; the thread may hold spaces, the logger is a dotted class name)
+    re.compile(rf"^{_TS}\s+{_LEVEL_WORD}\s+\[[^\]]*\]\s+(?P<logger>[\w$]+(?:\.[\w$]+)+):\s+(?P<msg>.*)$"),
     # 2026-10-20 02:30:01,123 ERROR app.mcp: text   |  [ts] [ERROR] app.mcp: text
     re.compile(
         rf"^{_TS}\s+\[?{_LEVEL_WORD}\]?\s+(?:\[?(?P<logger>[\w.$@/-]+)\]?:?\s+)?(?:-\s+)?(?P<msg>.*)$"

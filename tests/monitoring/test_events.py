@@ -39,6 +39,19 @@ def test_python_logging_line() -> None:
     assert "2026-10-20T02:30:01.123000+00:00" == event.timestamp.isoformat()
 
 
+def test_log4j_line_with_a_thread_in_brackets() -> None:
+    """A JVM sidecar's log4j line: the thread (spaces and all) is not part of the message."""
+    [event] = _parse(
+        "2015-10-18 18:01:47,978 ERROR [RMCommunicator Allocator] "
+        "org.apache.hadoop.mapreduce.v2.app.rm.RMContainerAllocator: ERROR IN CONTACTING RM."
+    )
+    assert ("error", "ERROR IN CONTACTING RM.") == (event.level, event.message)
+    assert "org.apache.hadoop.mapreduce.v2.app.rm.RMContainerAllocator" == event.logger
+    # A Python logger in brackets keeps its message whole (`Error:` is not a class name).
+    [python] = _parse("2026-10-20 02:30:01,123 ERROR [app.api] Error: boom")
+    assert "Error: boom" in python.message
+
+
 def test_level_first_then_time() -> None:
     """Django's documented `verbose` format puts the level before the time."""
     [event] = _parse("ERROR 2026-10-20 02:30:01,123 log 7 140 Internal Server Error: /api/orders/5")
