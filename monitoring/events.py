@@ -58,6 +58,7 @@ __all__ = [
     "parse_timestamp",
     "parse_traceback",
     "record_starts",
+    "without_escapes",
 ]
 
 # The bot's own log format carries this marker (see bot/runtime.py); lines bearing it are skipped,
@@ -77,6 +78,17 @@ class RawLine(NamedTuple):
     number: int = 0
     timestamp: datetime | None = None
     level: str = ""
+
+
+# Terminal escape sequences: colour (`\x1b[31mERROR\x1b[0m`, uvicorn's and colorlog's output on a
+# TTY), cursor moves, titles (OSC, ended by BEL or ST). They hide a line's level and shape from the
+# parser, and printed back to a terminal (`agent scan`) they can rewrite what an operator sees.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+
+
+def without_escapes(text: str) -> str:
+    """`text` without terminal escape sequences (sources call it when a line holds an ESC)."""
+    return _ANSI.sub("", text).replace("\x1b", "")
 
 
 @dataclass(frozen=True)

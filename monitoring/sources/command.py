@@ -11,7 +11,7 @@ import shlex
 import subprocess
 from typing import Any
 
-from monitoring.events import RawLine
+from monitoring.events import RawLine, without_escapes
 from monitoring.sources.base import Batch, SourceUnavailable
 
 __all__ = ["CommandSource"]
@@ -55,5 +55,9 @@ class CommandSource:
         fresh = texts[start:][:limit]
         consumed = start + len(fresh)
         kept = hashes[max(consumed - _TAIL, 0) : consumed] or previous
-        lines = [RawLine(text, number=start + index + 1) for index, text in enumerate(fresh)]
+        # Hashed as printed (the cursor's tail), parsed without terminal escapes.
+        lines = [
+            RawLine(without_escapes(text) if "\x1b" in text else text, number=start + index + 1)
+            for index, text in enumerate(fresh)
+        ]
         return Batch(lines, {"tail": kept}, more=consumed < len(texts))

@@ -16,7 +16,7 @@ from itertools import count, repeat
 from pathlib import Path
 from typing import Any
 
-from monitoring.events import RawLine
+from monitoring.events import RawLine, without_escapes
 from monitoring.sources.base import Batch, SourceUnavailable
 
 __all__ = ["FileSource"]
@@ -54,6 +54,8 @@ def _cleaned(texts: list[str], text: str) -> list[str]:
         texts = [line.replace("\x00", "") for line in texts]
     if "\r" in text:
         texts = [line[:-1] if line[-1:] == "\r" else line for line in texts]
+    if "\x1b" in text:
+        texts = [without_escapes(line) if "\x1b" in line else line for line in texts]
     return texts
 
 

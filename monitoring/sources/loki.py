@@ -40,7 +40,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
 
-from monitoring.events import RawLine, parse_timestamp
+from monitoring.events import RawLine, parse_timestamp, without_escapes
 from monitoring.sources._http import send
 from monitoring.sources.base import Batch, SourceBadResponse
 
@@ -172,7 +172,11 @@ class LokiSource:
         # (the sweep will end past `pos`).
         seen.prune((edge if done else pos) - self.overlap_ns)
         lines = [
-            RawLine(line, timestamp=parse_timestamp(ns), level=str(labels.get("level", "")))
+            RawLine(
+                without_escapes(line) if "\x1b" in line else line,
+                timestamp=parse_timestamp(ns),
+                level=str(labels.get("level", "")),
+            )
             for ns, line, labels in fresh
         ]
         state: dict[str, Any] = {"edge_ns": edge, "floor_ns": seen.floor, "seen": seen.pack()}

@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 
 from core.settings import Secrets
-from monitoring.events import RawLine, parse_timestamp
+from monitoring.events import RawLine, parse_timestamp, without_escapes
 from monitoring.railway_api import (
     RailwayAuthError,
     RailwayClient,
@@ -269,6 +269,8 @@ class RailwaySource:
     @staticmethod
     def _line(entry: dict[str, Any]) -> RawLine:
         message = str(entry.get("message", ""))
+        if "\x1b" in message:
+            message = without_escapes(message)
         level = _SEVERITY.get(str(entry.get("severity") or "").lower(), "")
         attributes = {
             str(a.get("key")): _attribute(str(a.get("value")))

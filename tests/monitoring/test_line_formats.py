@@ -10,14 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.settings import DetectorThresholds
 from monitoring.detect import DetectorState
-from monitoring.events import RawLine
+from monitoring.events import RawLine, without_escapes
 from monitoring.pipeline import analyze
-from monitoring.stream import auto_header
+from monitoring.sources.file import FileSource
+from monitoring.stream import auto_header, scan_once
 from tests.monitoring.service_logs import match_labels, service_log
 
 NOW = datetime(2026, 10, 21, tzinfo=UTC)
@@ -82,3 +86,49 @@ def test_other_plain_formats_find_the_same_incidents(name: str) -> None:
     assert header is None  # every one of these is a shape the parser knows
     anomalies = analyze(raw, DetectorThresholds(), DetectorState(), now=NOW, header=header).anomalies
     assert ([], []) == match_labels(labels, anomalies)
+
+
+_COLOURS = {"INFO": 32, "WARNING": 33, "ERROR": 31}
+
+
+def _coloured(line: str) -> str:
+    """A line as uvicorn and colorlog print it on a terminal: levels and request lines in colour."""
+    if match := _ACCESS.match(line):
+        level, client, method, path, proto, status = match.groups()
+        code = _COLOURS.get(level, 0)
+        return (
+            f"\x1b[{code}m{level}\x1b[0m:{' ' * (9 - len(level))}{client} - "
+            f'"\x1b[1m{method} {path} {proto}\x1b[0m" \x1b[{code}m{status}\x1b[0m'
+        )
+    if match := _LOGGING.match(line):
+        year, month, date, clock, ms, level, logger, message = match.groups()
+        colour = _COLOURS.get(level, 0)
+        return f"{year}-{month}-{date} {clock},{ms} \x1b[{colour}m{level}\x1b[0m {logger}: {message}"
+    return line
+
+
+def test_a_log_printed_in_colour_finds_the_same_incidents(tmp_path: Path) -> None:
+    """uvicorn colours its lines when it writes to a terminal (`docker run -t`, a TTY-attached
+    process manager): read from a file, the colour codes are dropped and every incident is found
+    (read with them, an ERROR line was an info line of unknown shape)."""
+    lines, labels = service_log("mixed", seed=1)
+    coloured = [_coloured(line) for line in lines]
+    assert sum("\x1b[" in line for line in coloured) > len(lines) // 2
+    log = tmp_path / "uvicorn.log"
+    log.write_text("\n".join(coloured) + "\n", encoding="utf-8")
+    anomalies = scan_once(FileSource(log), DetectorThresholds(), now=NOW)
+    assert ([], []) == match_labels(labels, anomalies)
+
+
+@given(
+    st.text(max_size=60),
+    st.lists(st.sampled_from(["\x1b[0m", "\x1b[1;31m", "\x1b]0;pwned\x07", "\x1b[2K", "\x1bM"])),
+)
+def test_escapes_go_and_text_stays(text: str, escapes: list[str]) -> None:
+    """Escape sequences put anywhere in a line go, and nothing else does; no ESC survives."""
+    plain = text.replace("\x1b", "")
+    mixed = (
+        "".join(escape + char for escape, char in zip(escapes, plain, strict=False)) + plain[len(escapes) :]
+    )
+    assert plain == without_escapes(mixed)
+    assert "\x1b" not in without_escapes(text)

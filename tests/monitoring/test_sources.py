@@ -321,6 +321,30 @@ def test_command_source_emits_only_new_output(tmp_path: Path) -> None:
         failing.read({}, 10)
 
 
+def test_every_source_drops_terminal_escapes(
+    tmp_path: Path, fake_loki: FakeLoki, fake_railway: FakeRailway, http: httpx.Client
+) -> None:
+    """A line printed in colour (or with a title-setting escape) reaches the parser as the text a
+    terminal would show: from a file, a command, Loki and Railway alike."""
+    coloured = "\x1b[31mERROR\x1b[0m:    Exception in ASGI application\x1b]0;pwned\x07"
+    plain = "ERROR:    Exception in ASGI application"
+    log = tmp_path / "out.txt"
+    log.write_text(f"{coloured}\n", encoding="utf-8")
+    assert [plain] == _texts(FileSource(log).read({}, 10))
+    command = CommandSource(
+        f'cmd:{sys.executable} -c "import sys; sys.stdout.write(open(sys.argv[1]).read())" {log}'
+    )
+    assert [plain] == _texts(command.read({}, 10))
+    base = 1_800_000_000_000_000_000
+    fake_loki.push({"app": "api"}, base + 1, coloured)
+    loki = LokiSource(
+        f'loki:{fake_loki.url}?query={{app="api"}}', client=http, clock=lambda: base + 10 * 10**9
+    )
+    assert [plain] == _texts(loki.read({}, 10))
+    fake_railway.add_log("d-1", coloured)
+    assert [plain] == _texts(_railway(fake_railway, http).read({}, 10))
+
+
 def test_open_source_rejects_unknown_specs() -> None:
     """An unknown source kind is a ValueError listing the accepted shapes."""
     with pytest.raises(ValueError, match="expected file:PATH"):
