@@ -53,6 +53,7 @@ __all__ = [
     "OkRequest",
     "RawLine",
     "looks_like_known_shape",
+    "parse_json_object",
     "parse_lines",
     "parse_one_line_record",
     "parse_timestamp",
@@ -292,6 +293,11 @@ def _json_dict(text: str) -> dict[str, Any] | None:
         except (ValueError, RecursionError):
             return None
     return data if type(data) is dict else None
+
+
+def parse_json_object(text: str) -> dict[str, Any] | None:
+    """The JSON object a line is, else None (as the parser reads JSON lines)."""
+    return _json_dict(text)
 
 
 def _first_of(data: Mapping[str, Any], keys: tuple[str, ...], default: Any) -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 
 from monitoring.events import RawLine, without_escapes
 from monitoring.sources.base import Batch, SourceUnavailable
+from monitoring.sources.container import container_shape, unwrap
 
 __all__ = ["FileSource"]
 
@@ -135,6 +136,10 @@ class FileSource:
             end = len(data)  # one line longer than a chunk: take it cut rather than wait forever
         texts, consumed = _lines(data[:end], limit)
         more = consumed < end or len(data) == _CHUNK
+        shape = container_shape(texts[0]) if texts else None
+        if shape is not None:
+            # A container runtime's file (CRI, Docker json-file): the service's lines inside it.
+            return unwrap(texts, line + 1, shape), offset + consumed, line + len(texts), more
         # tuple.__new__ straight from C: RawLine's own __new__ is Python, a third of this step.
         out = list(map(_new_line, zip(texts, count(line + 1), repeat(None), repeat(""))))
         return out, offset + consumed, line + len(out), more
