@@ -273,6 +273,8 @@ _TIMED_LEVELS = frozenset({"info", "warning"})  # the levels whose durations the
 DURATION_SCALES = (
     *((key, 1.0) for key in ("duration_ms", "latency_ms", "elapsed_ms", "response_time_ms", "took_ms")),
     *((key, 1000.0) for key in ("duration", "duration_s", "elapsed", "elapsed_s", "latency")),
+    *((key, 0.001) for key in ("duration_us", "elapsed_us", "latency_us")),
+    *((key, 0.000001) for key in ("duration_ns", "elapsed_ns", "latency_ns")),
 )
 DURATION_KEYS = frozenset(key for key, _ in DURATION_SCALES)
 _SCALARS = frozenset({str, int, float, bool})

@@ -100,6 +100,9 @@ def test_duration_parsing() -> None:
     """Durations come from JSON *_ms fields or `took 2.5s`-style text."""
     assert 2500.0 == duration_ms(LogEvent("took 2.5s"))
     assert 300.0 == duration_ms(LogEvent("done", fields={"duration_ms": 300}))
+    # Microseconds and nanoseconds (`time.perf_counter_ns()` differences) under their own names.
+    assert 42.0 == duration_ms(LogEvent("done", fields={"duration_us": 42_000}))
+    assert 42.0 == duration_ms(LogEvent("done", fields={"duration_ns": 42_000_000}))
     assert None is duration_ms(LogEvent("user 2500 logged in"))
 
 
