@@ -44,7 +44,7 @@ from functools import cache
 from typing import Any
 
 from core.settings import DetectorThresholds
-from monitoring.events import DURATION_KEYS, DURATION_SCALES, Frame, LogEvent, OkRequest
+from monitoring.events import DURATION_KEYS, DURATION_SCALES, NUMBER_AND_UNIT, Frame, LogEvent, OkRequest
 from monitoring.redact import redact, redact_event
 
 __all__ = [
@@ -218,7 +218,7 @@ def duration_ms(event: LogEvent) -> float | None:
     message = event.message
     # Every unit starts with m or s right after the number: most lines with digits have none, and
     # this scan costs a fraction of the full pattern's (case-blind, with word boundaries).
-    match = _DURATION.search(message) if _NUMBER_AND_UNIT(message) else None
+    match = _DURATION.search(message) if NUMBER_AND_UNIT(message) else None
     if not match:
         return None
     unit = match.group(2).lower()
@@ -227,7 +227,6 @@ def duration_ms(event: LogEvent) -> float | None:
 
 
 _HAS_DIGIT = re.compile(r"\d").search
-_NUMBER_AND_UNIT = re.compile(r"\d\s*[mMsS\u017f]").search  # ſ: re's case-blind `s` takes it too
 _DIGIT_SEGMENT = re.compile(r"(?<=/)[^/]*\d[^/]*")
 _ROUTES: dict[tuple[object, bytes], str] = {}
 _ZERO_DIGITS = bytes.maketrans(b"123456789", b"000000000")
@@ -476,6 +475,10 @@ class Detector:
     def observe_unkeyed(self, event: LogEvent) -> None:
         """What `observe` does with an event `reads_template` says no detector keys: note its time."""
         self._at(event.timestamp)
+
+    def observe_time(self, stamp: datetime) -> None:
+        """`observe_unkeyed` for a line read as its time alone (`monitoring.events.Tick`)."""
+        self._at(stamp)
 
     @staticmethod
     def route_of(event: LogEvent) -> str:

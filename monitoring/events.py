@@ -47,6 +47,7 @@ __all__ = [
     "DURATION_KEYS",
     "DURATION_SCALES",
     "MAX_LINE_CHARS",
+    "NUMBER_AND_UNIT",
     "Frame",
     "LineFolder",
     "LogEvent",
@@ -277,6 +278,9 @@ DURATION_SCALES = (
     *((key, 0.000001) for key in ("duration_ns", "elapsed_ns", "latency_ns")),
 )
 DURATION_KEYS = frozenset(key for key, _ in DURATION_SCALES)
+# Every unit of a duration in text starts with m or s right after its number (`12ms`, `2.5 s`): a
+# message without a digit followed by one holds no duration (`monitoring.detect.duration_ms`).
+NUMBER_AND_UNIT = re.compile(r"\d\s*[mMsS\u017f]").search  # ſ: re's case-blind `s` takes it too
 _SCALARS = frozenset({str, int, float, bool})
 
 
@@ -605,11 +609,17 @@ def record_starts(lines: list[RawLine]) -> list[bool]:
     return [bool(raw.text[:1].strip()) and not raw.text.startswith(_TRACEBACK_START) for raw in lines]
 
 
-def parse_one_line_record(text: str, raw: RawLine, last: datetime | None) -> LogEvent | OkRequest | None:
+def parse_one_line_record(
+    text: str, raw: RawLine, last: datetime | None
+) -> LogEvent | OkRequest | datetime | None:
     """A record the caller knows is one line (it and the next line start records: `record_starts`),
     in a built-in shape that needs no pattern; None when the line needs the folder (or the patterns).
 
-    A line without a time of its own happened when the line before did (`last`), as the folder has it."""
+    A successful request is an `OkRequest`; a plain line no detector keys (an info line reporting
+    no duration, a debug line) is just its time, a `datetime`, as `Detector.reads_template` would
+    judge its event; anything else is its `LogEvent`. (JSON lines are always events or requests:
+    reading one as its time alone measured no faster.) A line
+    without a time of its own happened when the line before did (`last`), as the folder has it."""
     if len(text) > MAX_LINE_CHARS or BOT_LOG_MARKER in text:
         return None
     if text[-1:] in {"\n", "\r"}:
@@ -624,7 +634,7 @@ def parse_one_line_record(text: str, raw: RawLine, last: datetime | None) -> Log
 
 def _fast_line(
     text: str, raw: RawLine, *, ok_requests: bool = False, last: datetime | None = None
-) -> LogEvent | OkRequest | None:
+) -> LogEvent | OkRequest | datetime | None:
     """The common shapes by `str.split` alone (no regex); None sends the line to the patterns."""
     if text[:1].isdigit():
         parts = text.split(" ", 4)
@@ -642,12 +652,18 @@ def _fast_line(
     access = _uvicorn_access(body, raw, stamp, ok_requests)
     if access is not None:
         return access
+    if (
+        ok_requests
+        and stamp is not None
+        and (level == "debug" or (level == "info" and not NUMBER_AND_UNIT(body)))
+    ):
+        return stamp  # `Started server process [7]`: only its time counts
     return LogEvent(body, level, "uvicorn", stamp, raw.number)
 
 
 def _fast_logging(
     text: str, parts: list[str], raw: RawLine, ok_requests: bool
-) -> LogEvent | OkRequest | None:
+) -> LogEvent | OkRequest | datetime | None:
     """`2026-10-20 02:30:01,123 LEVEL logger: message`, split in five."""
     level = _LEVEL_WORDS.get(parts[2])
     if level is None or len(parts) < 5 or not parts[3].endswith(":"):
@@ -662,6 +678,8 @@ def _fast_logging(
         access = _uvicorn_access(message, raw, stamp, ok_requests)
         if access is not None:
             return access
+    if ok_requests and (level == "debug" or (level == "info" and not NUMBER_AND_UNIT(message))):
+        return stamp  # no detector keys this line: only its time counts
     return LogEvent(message, level, parts[3][:-1], stamp, raw.number)
 
 
@@ -696,7 +714,7 @@ def _readable(path: str) -> str:
 def _from_line(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent:
     if header is None and text[:1] not in "{ \t":
         fast = _fast_line(text, raw)
-        if fast is not None and not isinstance(fast, OkRequest):  # never one: not asked for
+        if isinstance(fast, LogEvent):  # never a request or a bare time: not asked for
             return fast
     structured = _structured(text, raw, header)
     if structured is not None:

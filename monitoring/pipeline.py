@@ -83,16 +83,24 @@ class Scanner:
         last = len(batch) - 1
         for index, raw in enumerate(batch):
             if one_line and index < last and starts[index + 1] and starts[index] and folder.state == "none":
+                if folder.pending is not None:
+                    # This line starts a record, so the open one is complete: out first, as the
+                    # folder would put it, so that a line without a time takes the time of the
+                    # record just before it (`folder.last_timestamp`), not the one before that.
+                    before = folder.flush()
+                    if before is not None:
+                        handle(before)
                 record = parse_one_line_record(raw.text, raw, folder.last_timestamp)
                 if record is not None:
-                    if folder.pending is not None:
-                        before = folder.flush()
-                        if before is not None:
-                            handle(before)
                     if isinstance(record, OkRequest):
                         self._ok_request(record)
-                    else:
+                    elif isinstance(record, LogEvent):
                         handle(folder.stamp(record))
+                    else:
+                        # A line no detector keys: its time is all that counts.
+                        folder.last_timestamp = record
+                        self.detector.observe_time(record)
+                        self._counted()
                     continue
             event = folder.feed_one(raw)
             if event is not None:
