@@ -395,6 +395,9 @@ _PARTIAL_KEYS = {
 }
 
 
+_CUT_EXCEPTION_TYPE = re.compile(r'"exc_type"\s*:\s*"((?:[^"\\]|\\.)+)"')
+
+
 def _unescape(value: str) -> str:
     """A JSON string body that may be cut anywhere (even inside an escape)."""
     for cut in range(4):
@@ -422,6 +425,10 @@ def _from_partial_json(text: str, raw: RawLine) -> LogEvent | None:
     exception = _unescape(found.get("exception", ""))
     if exception and (_TRACEBACK_START in exception or "\n" in exception):
         _attach_traceback(event, exception.splitlines())
+    elif (cut := _CUT_EXCEPTION_TYPE.search(text)) is not None:
+        # structlog's `dict_tracebacks`, cut: its first entry is the exception raised last.
+        event.exception_type = _unescape(cut.group(1))
+        event.level = "error" if event.level not in {"error", "critical"} else event.level
     return event
 
 

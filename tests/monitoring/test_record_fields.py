@@ -115,6 +115,16 @@ def test_structlog_dict_tracebacks_fold_like_its_printed_traceback() -> None:
     assert "order_id" not in structured.traceback
 
 
+def test_a_structured_traceback_cut_mid_line_keeps_its_exception_type() -> None:
+    """A `dict_tracebacks` record cut by a shipper's line limit anywhere after its exception's type
+    is an error of that type (so a burst of them is one incident, apart from other types)."""
+    line = _structlog_line(structlog.processors.dict_tracebacks)
+    end = line.index('"ValueError"') + len('"ValueError"')
+    for cut in range(end, len(line) - 1, 23):
+        event = _event(line[:cut])
+        assert ("error", "ValueError", True) == (event.level, event.exception_type, event.fields["truncated"])
+
+
 def test_python_json_logger_and_ecs_records(stdlib_lines: Callable[[logging.Formatter], list[str]]) -> None:
     """python-json-logger's `exc_info` and ECS's `error.stack_trace`; ECS's nested `http.*` fields
     make a request (a 502 is an error whatever level the record says)."""
@@ -265,8 +275,9 @@ def test_hostile_records_are_read_or_refused_never_raised(record: dict[str, Any]
     for value in record.values():
         lines = exception_lines(value)
         assert lines is None or all(isinstance(line, str) for line in lines)
-    event = _event(json.dumps({**record, "event": message}))
-    assert isinstance(event.message, str)
+    # (A record holding the bot's marker anywhere is skipped as the bot's own: no event then.)
+    events = list(parse_lines([RawLine(json.dumps({**record, "event": message}), 1)]))
+    assert all(isinstance(event.message, str) for event in events)
 
 
 def test_a_huge_structured_traceback_is_bounded() -> None:
