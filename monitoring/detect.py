@@ -1,9 +1,10 @@
 """Detectors: log events, one at a time, → `Anomaly`s. Streaming, bounded memory, no I/O.
 
 `Detector.observe(event, group, template)` looks at each event once; `Detector.finish(template_of)`
-returns the anomalies. Two shortcuts give the same result for the most common lines:
-`observe_ok_request` takes a successful request without its event (`OkRequest`), and
-`observe_unkeyed` an event `reads_template` says no detector keys by template (untimed info, debug).
+returns the anomalies. Shortcuts give the same result for the most common lines:
+`observe_ok_request` takes a successful request without its event (`OkRequest`), `observe_unkeyed`
+an event `reads_template` says no detector keys by template (untimed info, debug), and
+`observe_time` such a line read as its time alone.
 What is kept does not grow with the number of lines: per error/template key a counter, a few
 timestamps, ≤ 5 samples and ≤ 1000 line numbers; per template a per-slot count and a moving baseline;
 at most 50,000 keys per table. Thresholds come from `DetectorThresholds` (documented in docs/monitoring.md):
@@ -477,7 +478,8 @@ class Detector:
         self._at(event.timestamp)
 
     def observe_time(self, stamp: datetime) -> None:
-        """`observe_unkeyed` for a line read as its time alone (`monitoring.events.Tick`)."""
+        """`observe_unkeyed` for a line read as its time alone (`parse_one_line_record` gave a
+        `datetime`: a plain info line reporting no duration, or a debug line)."""
         self._at(stamp)
 
     @staticmethod

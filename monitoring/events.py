@@ -428,7 +428,8 @@ def _from_partial_json(text: str, raw: RawLine) -> LogEvent | None:
     elif (cut := _CUT_EXCEPTION_TYPE.search(text)) is not None:
         # structlog's `dict_tracebacks`, cut: its first entry is the exception raised last.
         event.exception_type = _unescape(cut.group(1))
-        event.level = "error" if event.level not in {"error", "critical"} else event.level
+        if event.level not in {"error", "critical"}:
+            event.level = "error"
     return event
 
 
@@ -625,8 +626,8 @@ def parse_one_line_record(
     A successful request is an `OkRequest`; a plain line no detector keys (an info line reporting
     no duration, a debug line) is just its time, a `datetime`, as `Detector.reads_template` would
     judge its event; anything else is its `LogEvent`. (JSON lines are always events or requests:
-    reading one as its time alone measured no faster.) A line
-    without a time of its own happened when the line before did (`last`), as the folder has it."""
+    reading one as its time alone measured no faster.) A line without a time of its own happened
+    when the line before did (`last`), as the folder has it."""
     if len(text) > MAX_LINE_CHARS or BOT_LOG_MARKER in text:
         return None
     if text[-1:] in {"\n", "\r"}:
