@@ -85,7 +85,8 @@ class RawLine(NamedTuple):
 # Terminal escape sequences: colour (`\x1b[31mERROR\x1b[0m`, uvicorn's and colorlog's output on a
 # TTY), cursor moves, titles (OSC, ended by BEL or ST). They hide a line's level and shape from the
 # parser, and printed back to a terminal (`agent scan`) they can rewrite what an operator sees.
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+# An OSC counts only with its terminator: an unterminated `ESC ]` loses the ESC, not the text after.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 
 
 def without_escapes(text: str) -> str:

@@ -132,3 +132,8 @@ def test_escapes_go_and_text_stays(text: str, escapes: list[str]) -> None:
     )
     assert plain == without_escapes(mixed)
     assert "\x1b" not in without_escapes(text)
+
+
+def test_an_escape_left_open_loses_no_text() -> None:
+    """A title escape with no terminator (a cut or hostile line) drops `ESC ]`, not the text after."""
+    assert "ERROR boom x KeyError: 'owner'" == without_escapes("ERROR boom \x1b]x KeyError: 'owner'")
