@@ -1,7 +1,8 @@
 """Configuration: one TOML file for the monitored services, secrets only from the environment.
 
 `load_settings()` is called once, in `main()`; the frozen `Settings` it returns is passed down
-explicitly. No other module reads `os.environ`.
+explicitly. No other module reads `os.environ` (except `monitoring.native`, which picks compiled or
+source code at import, before settings exist: `AGENT_PURE_PYTHON`).
 
 Errors: every problem raises `ConfigError`, whose message names the key, where it came from (the file
 or the environment variable) and an example of a valid value.

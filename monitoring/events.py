@@ -122,6 +122,32 @@ class LogEvent:
     # Set by `redact_event`: message and traceback are masked (and need not be masked again).
     redacted: bool = field(default=False, compare=False, repr=False)
 
+    def __init__(  # noqa: PLR0917 - the dataclass's own signature, which callers use positionally
+        self,
+        message: str,
+        level: str = "info",
+        logger: str = "",
+        timestamp: datetime | None = None,
+        line_number: int = 0,
+        traceback: str = "",
+        exception_type: str = "",
+        frames: list[Frame] | None = None,
+        fields: dict[str, Any] | None = None,
+        redacted: bool = False,
+    ) -> None:
+        # Written out (the dataclass keeps it) because mypyc compiles it; the one `dataclass` would
+        # generate runs as interpreted Python, and a scan makes an event for most lines.
+        self.message = message
+        self.level = level
+        self.logger = logger
+        self.timestamp = timestamp
+        self.line_number = line_number
+        self.traceback = traceback
+        self.exception_type = exception_type
+        self.frames = [] if frames is None else frames
+        self.fields = {} if fields is None else fields
+        self.redacted = redacted
+
     @property
     def is_error(self) -> bool:
         return self.level in {"error", "critical"} or bool(self.traceback)
@@ -271,6 +297,7 @@ _EXCEPTION_KEYS = (
 )
 _EXCEPTION_KEY_SET = frozenset(_EXCEPTION_KEYS)
 _TIMED_LEVELS = frozenset({"info", "warning"})  # the levels whose durations the detectors time
+_UNKEYED_LEVELS = frozenset({"info", "debug"})  # the levels of lines no detector may key
 # A duration field and its scale to milliseconds, in the order the detectors look for them.
 DURATION_SCALES = (
     *((key, 1.0) for key in ("duration_ms", "latency_ms", "elapsed_ms", "response_time_ms", "took_ms")),
@@ -484,9 +511,12 @@ _LEVEL_WORDS = {
 }
 
 
-# Datetimes of whole minutes by `YYYY-MM-DD HH:MM` (lines come in time order: few are live; a
-# quiet service logs about one line a second, so whole seconds would seldom repeat).
+# Datetimes of whole minutes by `YYYY-MM-DD HH:MM`, and of whole seconds by `YYYY-MM-DD HH:MM:SS`
+# (lines come in time order: few of either are live). A busy service writes many lines a second,
+# each then one dictionary lookup and one addition; a quiet one misses the second and takes the
+# minute, with the second added from a table.
 _MINUTES: dict[str, datetime] = {}
+_SECONDS: dict[str, datetime] = {}
 _SECOND_OF = {f":{s:02d}": timedelta(seconds=s) for s in range(60)}
 _FRACTION_OF = {f"{sep}{ms:03d}": timedelta(milliseconds=ms) for sep in ",." for ms in range(1000)}
 
@@ -494,8 +524,28 @@ _FRACTION_OF = {f"{sep}{ms:03d}": timedelta(milliseconds=ms) for sep in ",." for
 def _fast_stamp(head: str, tail: str) -> datetime | None:
     """`2026-10-20 02:30:01` (or `…T02:30:01`) + `,123` / `.123456Z` / `` → datetime, no regex.
 
-    `head` is the 19 characters to the whole second, `tail` the fraction. The minute is cached and
-    the rest added from tables (an addition costs a tenth of making a datetime)."""
+    `head` is the 19 characters to the whole second, `tail` the fraction (cached by whole second
+    and minute; an addition costs a tenth of making a datetime)."""
+    whole = _SECONDS.get(head)
+    if whole is None:
+        whole = _whole_second(head)
+        if whole is None:
+            return None
+    if tail[-1:] == "Z":
+        tail = tail[:-1]
+    if not tail:
+        return whole
+    if len(tail) == 4 or (len(tail) == 7 and tail[4:] == "000"):
+        # `,123` (logging) or `.123000` (isoformat of a time in milliseconds): the common cases.
+        fraction = _FRACTION_OF.get(tail[:4])
+        if fraction is not None:
+            return whole + fraction
+    if tail[0] not in ".," or not tail[1:].isdigit():
+        return None
+    return whole + timedelta(microseconds=int(tail[1:7].ljust(6, "0")))
+
+
+def _whole_second(head: str) -> datetime | None:
     minute = _MINUTES.get(head[:16])
     if minute is None:
         minute = _whole_minute(head[:16])
@@ -504,18 +554,10 @@ def _fast_stamp(head: str, tail: str) -> datetime | None:
     second = _SECOND_OF.get(head[16:])
     if second is None:
         return None
-    if tail[-1:] == "Z":
-        tail = tail[:-1]
-    if not tail:
-        return minute + second
-    if len(tail) == 4 or (len(tail) == 7 and tail[4:] == "000"):
-        # `,123` (logging) or `.123000` (isoformat of a time in milliseconds): the common cases.
-        fraction = _FRACTION_OF.get(tail[:4])
-        if fraction is not None:
-            return minute + second + fraction
-    if tail[0] not in ".," or not tail[1:].isdigit():
-        return None
-    return minute + second + timedelta(microseconds=int(tail[1:7].ljust(6, "0")))
+    if len(_SECONDS) >= 4096:
+        _SECONDS.clear()
+    whole = _SECONDS[head] = minute + second
+    return whole
 
 
 def _whole_minute(head: str) -> datetime | None:
@@ -540,7 +582,7 @@ class OkRequest(NamedTuple):
     say how long they took) and keeps one only when a detector flags its route: `event()` makes
     the `LogEvent` the folder would have made, then."""
 
-    method: object
+    method: str
     path: str
     status: int
     timestamp: datetime | None
@@ -560,6 +602,21 @@ class OkRequest(NamedTuple):
 
 
 _new_ok = partial(tuple.__new__, OkRequest)  # tuple.__new__ from C: OkRequest's own __new__ is Python
+
+
+def _json_time_only(data: dict[str, Any], raw: RawLine) -> datetime | None:
+    """The time of a JSON line no detector keys, as `Detector.reads_template` would judge its event
+    (a debug line, or an info line reporting no duration: no duration field, no digit followed by a
+    unit in its message), when it is no request and carries no traceback; else None."""
+    level = _json_level(data, raw)
+    if level not in _UNKEYED_LEVELS or not REQUEST_HINTS.isdisjoint(data):
+        return None
+    if not (_EXCEPTION_KEY_SET.isdisjoint(data) and DURATION_KEYS.isdisjoint(data)):
+        return None
+    message, _, stamp = _json_text(data)
+    if "\n" in message or ' - "' in message or (level == "info" and NUMBER_AND_UNIT(message)):
+        return None
+    return stamp or raw.timestamp
 
 
 def _ok_json_request(data: dict[str, Any], raw: RawLine, last: datetime | None) -> OkRequest | None:
@@ -624,10 +681,9 @@ def parse_one_line_record(
     """A record the caller knows is one line (it and the next line start records: `record_starts`),
     in a built-in shape that needs no pattern; None when the line needs the folder (or the patterns).
 
-    A successful request is an `OkRequest`; a plain line no detector keys (an info line reporting
-    no duration, a debug line) is just its time, a `datetime`, as `Detector.reads_template` would
-    judge its event; anything else is its `LogEvent`. (JSON lines are always events or requests:
-    reading one as its time alone measured no faster.) A line without a time of its own happened
+    A successful request is an `OkRequest`; a line no detector keys (an info line reporting no
+    duration, a debug line) is just its time, a `datetime`, as `Detector.reads_template` would
+    judge its event; anything else is its `LogEvent`. A line without a time of its own happened
     when the line before did (`last`), as the folder has it."""
     if len(text) > MAX_LINE_CHARS or BOT_LOG_MARKER in text:
         return None
@@ -637,7 +693,7 @@ def parse_one_line_record(
         data = _json_dict(text)
         if data is None:
             return _structured(text, raw, None)  # a line cut mid-JSON, or not JSON after all
-        return _ok_json_request(data, raw, last) or _from_json(data, raw)
+        return _ok_json_request(data, raw, last) or _json_time_only(data, raw) or _from_json(data, raw)
     return _fast_line(text, raw, ok_requests=True, last=last)
 
 

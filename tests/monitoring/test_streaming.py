@@ -214,7 +214,20 @@ def _request_line(fmt: str, second: int, *, path: str, status: int, took: float 
     return f"{stamp:%Y-%m-%d %H:%M:%S},{second % 1000:03d} INFO uvicorn.access: {client}"
 
 
-_KINDS = st.sampled_from(["ok"] * 6 + ["4xx", "5xx", "debug", "error", "traceback", "marker", "blank"])
+def _log_line(fmt: str, second: int, level: str, message: str, **fields: object) -> str:
+    """A service's own (not access) line; JSON `fields` are the record's, plain ones its message's."""
+    stamp = NOW - timedelta(hours=2) + timedelta(seconds=second)
+    if fmt == "json":
+        record = {"event": message, "level": level, "logger": "app.jobs"}
+        return json.dumps(record | {"timestamp": stamp.isoformat().replace("+00:00", "Z")} | fields)
+    took = f" in {fields['duration_ms']}ms" if "duration_ms" in fields else ""
+    return f"{stamp:%Y-%m-%d %H:%M:%S},{second % 1000:03d} {level.upper()} app.jobs: {message}{took}"
+
+
+_CAUGHT = "Traceback (most recent call last):\n  File \"/app/jobs.py\", line 9, in sync\nKeyError: 'tenant'"
+_KINDS = st.sampled_from(
+    ["ok"] * 6 + ["4xx", "5xx", "debug", "error", "traceback", "marker", "blank", "note", "timed", "caught"]
+)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -243,8 +256,15 @@ def test_one_line_records_read_without_the_folder_equal_the_folder(fmt: str, kin
             line = f"2026-10-20 22:00:{second % 60:02d},000 INFO bot.x: [fixbot] scanning"
         elif kind == "blank":
             line = ""
+        elif kind == "note":  # an info line reporting no duration: only its time counts
+            line = _log_line(fmt, second, "info", f"cache warmed for tenant t{second % 7}")
+        elif kind == "timed":  # an operation's duration (a JSON field, or `in 25ms` in the message)
+            line = _log_line(fmt, second, "info", "sync finished", duration_ms=25 + (second > 150) * 4000)
+        elif kind == "caught":  # an exception logged at info level: an incident all the same
+            caught = {"exc_info": _CAUGHT} if fmt == "json" else {}  # else the traceback follows
+            line = _log_line(fmt, second, "info", "sync retried", **caught)
         lines.append(line)
-        if kind == "traceback":
+        if kind == "traceback" or (kind == "caught" and fmt != "json"):
             lines += [
                 "Traceback (most recent call last):",
                 '  File "/app/a.py", line 3, in f',
