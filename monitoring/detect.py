@@ -42,7 +42,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Any, Final
 
 from core.settings import DetectorThresholds
 from monitoring.events import DURATION_KEYS, DURATION_SCALES, NUMBER_AND_UNIT, Frame, LogEvent, OkRequest
@@ -61,14 +61,14 @@ __all__ = [
     "traceback_fingerprint",
 ]
 
-MAX_SAMPLES = 5
-MAX_LINE_NUMBERS = 1000
-_MAX_STATE_KEYS = 5000
-_MAX_KEYS = 50_000  # live keys inside one scan; beyond it new keys are not tracked
-_MAX_VALUES = 50  # distinct error values remembered per template
-_OWN_FRAMES = 3
-_DURATION_ALPHA = 0.05  # weight of one new duration in an operation's (log-space) baseline
-_RATE_ALPHA = 0.1  # weight of one slot in a template's per-slot count baseline
+MAX_SAMPLES: Final = 5
+MAX_LINE_NUMBERS: Final = 1000
+_MAX_STATE_KEYS: Final = 5000
+MAX_KEYS: Final = 50_000  # live keys inside one scan; beyond it new keys are not tracked
+_MAX_VALUES: Final = 50  # distinct error values remembered per template
+_OWN_FRAMES: Final = 3
+_DURATION_ALPHA: Final = 0.05  # weight of one new duration in an operation's (log-space) baseline
+_RATE_ALPHA: Final = 0.1  # weight of one slot in a template's per-slot count baseline
 
 # The detectors read the validated settings object itself (frozen, so read-only).
 Thresholds = DetectorThresholds
@@ -173,7 +173,7 @@ class DetectorState:
         )
 
 
-_LIBRARY_PATH = re.compile(r"site-packages|dist-packages|/lib/python\d|<frozen|<string>|\\lib\\")
+_LIBRARY_PATH: Final = re.compile(r"site-packages|dist-packages|/lib/python\d|<frozen|<string>|\\lib\\")
 
 
 def is_own_frame(frame: Frame) -> bool:
@@ -198,12 +198,24 @@ def traceback_fingerprint(exception_type: str, frames: Sequence[Frame]) -> str:
     return _hash("traceback", exception_type, *(f"{_short_path(f.file)}:{f.function}" for f in inner))
 
 
-_DURATION = re.compile(
-    r"(?i)(?:\b(?:took|in|after|duration|elapsed|latency|time|slow)\b[\s=:]*\(?)"
+_DURATION_TEXT: Final = (
+    r"(?:\b(?:took|in|after|duration|elapsed|latency|time|slow)\b[\s=:]*\(?)"
     r"(\d+(?:\.\d+)?)\s*(ms|msec|milliseconds?|s|secs?|seconds?|m|mins?|minutes?)\b"
 )
-_UNIT_MS = {"ms": 1.0, "msec": 1.0, "s": 1000.0, "sec": 1000.0, "m": 60000.0, "min": 60000.0}
-_UNIT_ALIASES = {"seconds": "s", "second": "s", "secs": "s", "minutes": "m", "minute": "m", "mins": "m"}
+_DURATION: Final = re.compile("(?i)" + _DURATION_TEXT)
+# Case-blind, `re` tries every word at every position: on ASCII text (nearly every line) the same
+# match is found in half the time in the lowercased text (ASCII letters only change case; the
+# non-ASCII letters a case-blind pattern also takes, `ſ` for `s` and `K` for `k`, are not ASCII).
+_DURATION_LOWER: Final = re.compile(_DURATION_TEXT)
+_UNIT_MS: Final = {"ms": 1.0, "msec": 1.0, "s": 1000.0, "sec": 1000.0, "m": 60000.0, "min": 60000.0}
+_UNIT_ALIASES: Final = {
+    "seconds": "s",
+    "second": "s",
+    "secs": "s",
+    "minutes": "m",
+    "minute": "m",
+    "mins": "m",
+}
 
 
 def duration_ms(event: LogEvent) -> float | None:
@@ -219,20 +231,24 @@ def duration_ms(event: LogEvent) -> float | None:
     message = event.message
     # Every unit starts with m or s right after the number: most lines with digits have none, and
     # this scan costs a fraction of the full pattern's (case-blind, with word boundaries).
-    match = _DURATION.search(message) if NUMBER_AND_UNIT(message) else None
-    if not match:
+    if not NUMBER_AND_UNIT(message):
         return None
+    match = _DURATION_LOWER.search(message.lower()) if message.isascii() else _DURATION.search(message)
+    return _milliseconds(match) if match else None
+
+
+def _milliseconds(match: re.Match[str]) -> float:
     unit = match.group(2).lower()
     unit = "ms" if unit.startswith("milli") else _UNIT_ALIASES.get(unit, unit)
     return float(match.group(1)) * _UNIT_MS.get(unit, 1.0)
 
 
-_HAS_DIGIT = re.compile(r"\d").search
-_DIGIT_SEGMENT = re.compile(r"(?<=/)[^/]*\d[^/]*")
-_ROUTES: dict[tuple[object, bytes], str] = {}
-_ZERO_DIGITS = bytes.maketrans(b"123456789", b"000000000")
-ROUTE_CHARS = 240  # a longer `METHOD /path` is cut: routes are keys the detectors keep
-_REDACTED_ROUTES: dict[str, str] = {}
+_HAS_DIGIT: Final = re.compile(r"\d").search
+_DIGIT_SEGMENT: Final = re.compile(r"(?<=/)[^/]*\d[^/]*")
+_ROUTES: Final[dict[tuple[object, bytes], str]] = {}
+_ZERO_DIGITS: Final = bytes.maketrans(b"123456789", b"000000000")
+ROUTE_CHARS: Final = 240  # a longer `METHOD /path` is cut: routes are keys the detectors keep
+_REDACTED_ROUTES: Final[dict[str, str]] = {}
 
 
 def _route(event: LogEvent) -> str:
@@ -372,6 +388,18 @@ class _Durations:
     baseline: float = 0.0
     seen: int = 0
     recent: deque[float] = field(default_factory=deque)
+    peak: float = -math.inf  # the largest of `recent`, kept as values come and go
+
+    def push(self, value: float) -> None:
+        """`value` into `recent` (the oldest drops out at `maxlen`), `peak` kept without a scan of
+        `recent` unless the value dropped was the peak."""
+        recent = self.recent
+        dropped = recent[0] if recent and len(recent) == recent.maxlen else None
+        recent.append(value)
+        if value >= self.peak:
+            self.peak = value
+        elif dropped is not None and dropped >= self.peak:
+            self.peak = max(recent)
 
 
 class Detector:
@@ -381,6 +409,7 @@ class Detector:
         self.t = thresholds
         self.state = state
         self.now = now
+        self.max_keys = MAX_KEYS  # per table: beyond it new keys are not tracked (hostile variety)
         self._now_epoch = now.timestamp()
         self._started = state.started_at.timestamp() if state.started_at else None
         self._accs: dict[tuple[Hashable, ...], _Acc] = {}
@@ -455,7 +484,7 @@ class Detector:
             series.count += 1
         status = request.status
         settled = self._settled
-        if (route, status) not in settled and self._note_status(route, status) and len(settled) < _MAX_KEYS:
+        if (route, status) not in settled and self._note_status(route, status) and len(settled) < self.max_keys:
             settled.add((route, status))
         took = request.took
         if took is not None and took > 0:
@@ -495,7 +524,7 @@ class Detector:
         read, took = self._read
         if read is not event:
             took = duration_ms(event)
-        if took is None and not event.fields and len(self._timeless) < _MAX_KEYS:
+        if took is None and not event.fields and len(self._timeless) < self.max_keys:
             self._timeless.add(group)
         return took
 
@@ -514,7 +543,7 @@ class Detector:
     def _acc(self, key: tuple[Hashable, ...], event: LogEvent) -> _Acc | None:
         acc = self._accs.get(key)
         if acc is None:
-            if len(self._accs) >= _MAX_KEYS:
+            if len(self._accs) >= self.max_keys:
                 return None
             acc = self._accs[key] = _Acc(key, redact_event(event))
         return acc
@@ -616,9 +645,9 @@ class Detector:
         return self._count(value_key) >= max(1, self.t.new_value_min_events)
 
     def _count(self, key: tuple[Hashable, ...]) -> int:
-        """One more event of a value key (up to `_MAX_KEYS` keys: beyond, new keys are not counted)."""
+        """One more event of a value key (up to `max_keys` keys: beyond, new keys are not counted)."""
         seen = self._seen.get(key)
-        if seen is None and len(self._seen) >= _MAX_KEYS:
+        if seen is None and len(self._seen) >= self.max_keys:
             return 0
         seen = self._seen[key] = (seen or 0) + 1
         return seen
@@ -627,7 +656,7 @@ class Detector:
         values = self._values.get(key)
         if values is None:
             stored = self.state.values.get(_state_key(key, self._templates))
-            if len(self._values) >= _MAX_KEYS:
+            if len(self._values) >= self.max_keys:
                 return list(stored or [])  # beyond the cap a key is not tracked (nor remembered)
             values = self._values[key] = list(stored or [])
             if stored:
@@ -639,7 +668,7 @@ class Detector:
         slot = int(at // self._slot)
         series = self._series.get(key)
         if series is None:
-            if len(self._series) >= _MAX_KEYS:
+            if len(self._series) >= self.max_keys:
                 return None
             # A template not seen before starts from a baseline of zero (its earlier slots were empty).
             name = _state_key(key, self._templates)
@@ -742,7 +771,7 @@ class Detector:
             return
         history = self._durations.get(key)
         if history is None:
-            if len(self._durations) >= _MAX_KEYS:
+            if len(self._durations) >= self.max_keys:
                 return
             self._remember(key[2], template)
             stored = self.state.durations.get(_state_key(key, self._templates))
@@ -750,12 +779,12 @@ class Detector:
             if stored:
                 history.baseline, history.seen = stored[0], int(stored[1])
         value = math.log(max(took, 0.001))
+        history.push(value)
         recent = history.recent
-        recent.append(value)  # the oldest drops out (maxlen)
         if history.seen >= t.slow_baseline_count and len(recent) >= t.slow_recent:
             slow = self._slow_log
             # The median is at most the largest: most operations are nowhere near slow, unsorted.
-            shifted = max(recent) - history.baseline >= slow and _median(recent) - history.baseline >= slow
+            shifted = history.peak - history.baseline >= slow and _median(recent) - history.baseline >= slow
             if shifted or key in self._shifted:
                 fresh = key not in self._shifted
                 event = _whole(event)

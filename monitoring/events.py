@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 from urllib.parse import unquote
 
 import orjson
@@ -65,9 +65,9 @@ __all__ = [
 
 # The bot's own log format carries this marker (see bot/runtime.py); lines bearing it are skipped,
 # so the bot never reacts to what it logs itself even when a service uses `bot.`-like logger names.
-BOT_LOG_MARKER = "[fixbot]"
+BOT_LOG_MARKER: Final = "[fixbot]"
 # Longer lines are cut (the rest is noise for grouping and would bloat storage).
-MAX_LINE_CHARS = 16_384
+MAX_LINE_CHARS: Final = 16_384
 
 
 class RawLine(NamedTuple):
@@ -86,7 +86,7 @@ class RawLine(NamedTuple):
 # TTY), cursor moves, titles (OSC, ended by BEL or ST). They hide a line's level and shape from the
 # parser, and printed back to a terminal (`agent scan`) they can rewrite what an operator sees.
 # An OSC counts only with its terminator: an unterminated `ESC ]` loses the ESC, not the text after.
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_ANSI: Final = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 
 
 def without_escapes(text: str) -> str:
@@ -153,7 +153,7 @@ class LogEvent:
         return self.level in {"error", "critical"} or bool(self.traceback)
 
 
-_LEVELS = {
+_LEVELS: Final = {
     "trace": "debug",
     "debug": "debug",
     "info": "info",
@@ -173,7 +173,7 @@ _LEVELS = {
 }
 
 
-_LEVEL_SPELLINGS = {
+_LEVEL_SPELLINGS: Final = {
     spelled: level for name, level in _LEVELS.items() for spelled in (name, name.upper(), name.title())
 }
 
@@ -187,7 +187,7 @@ def _level(value: object, default: str = "info") -> str:
     return _LEVELS.get(text, default)
 
 
-_ISO = re.compile(
+_ISO: Final = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?\s*(Z|[+-]\d{2}:?\d{2})?",
 )
 
@@ -233,9 +233,9 @@ def parse_timestamp(value: object) -> datetime | None:
     return stamp
 
 
-_LEVEL_WORD = r"(?P<level>DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL|TRACE|NOTICE)"
-_TS = r"\[?(?P<ts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)\]?"
-_PLAIN = (
+_LEVEL_WORD: Final = r"(?P<level>DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL|TRACE|NOTICE)"
+_TS: Final = r"\[?(?P<ts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)\]?"
+_PLAIN: Final = (
     # 2015-10-18 18:01:47,978 INFO [RMCommunicator Allocator] org.apache.hadoop.X: text (log4j's
     # `%d %p [%t] %c: %m`; the thread may hold spaces, the logger is a dotted class name)
     re.compile(rf"^{_TS}\s+{_LEVEL_WORD}\s+\[[^\]]*\]\s+(?P<logger>[\w$]+(?:\.[\w$]+)+):\s+(?P<msg>.*)$"),
@@ -252,23 +252,23 @@ _PLAIN = (
     # 2026-10-20 02:30:01.123 | ERROR    | app.mcp:charge:42 - text (loguru's default format)
     re.compile(rf"^{_TS}\s+\|\s+{_LEVEL_WORD}\s+\|\s+(?P<logger>[^\s:|]+):[^\s|]*:\d+\s+-\s(?P<msg>.*)$"),
 )
-_UVICORN_ACCESS = re.compile(
+_UVICORN_ACCESS: Final = re.compile(
     rf"^{_LEVEL_WORD}:\s+(?P<client>\S+) - \"(?P<method>[A-Z]+) (?P<path>\S+) [^\"]*\" (?P<status>\d{{3}})"
 )
-_COMMON_ACCESS = re.compile(
+_COMMON_ACCESS: Final = re.compile(
     r"^(?P<client>\S+) \S+ \S+ \[(?P<ts>[^\]]+)\] \"(?P<method>[A-Z]+) (?P<path>\S+)[^\"]*\" "
     r"(?P<status>\d{3}) (?P<size>\S+)(?P<rest>.*)$"
 )
-_OWN = "_fixbot_own"
-_BARE_LEVEL = re.compile(r"\b(CRITICAL|FATAL|ERROR|WARNING|WARN)\b")
-_TRACEBACK_START = "Traceback (most recent call last):"
-_GROUP_START = "+ Exception Group Traceback (most recent call last):"
-_CHAIN_MARKERS = (
+_OWN: Final = "_fixbot_own"
+_BARE_LEVEL: Final = re.compile(r"\b(CRITICAL|FATAL|ERROR|WARNING|WARN)\b")
+_TRACEBACK_START: Final = "Traceback (most recent call last):"
+_GROUP_START: Final = "+ Exception Group Traceback (most recent call last):"
+_CHAIN_MARKERS: Final = (
     "During handling of the above exception, another exception occurred:",
     "The above exception was the direct cause of the following exception:",
 )
-_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<function>.+))?')
-_EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<text>.*))?$")
+_FRAME: Final = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<function>.+))?')
+_EXCEPTION_LINE: Final = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<text>.*))?$")
 
 
 def _access_level(status: int) -> str:
@@ -281,11 +281,11 @@ def _message_text(value: object) -> str:
     return json.dumps(value, default=str) if value is not None else ""
 
 
-_MESSAGE_KEYS = ("message", "event", "msg", "log")
-_LEVEL_KEYS = ("level", "severity", "levelname", "log.level")
-_LOGGER_KEYS = ("logger", "logger_name", "name", "log.logger")
-_TIME_KEYS = ("timestamp", "time", "ts", "@timestamp", "asctime")
-_EXCEPTION_KEYS = (
+_MESSAGE_KEYS: Final = ("message", "event", "msg", "log")
+_LEVEL_KEYS: Final = ("level", "severity", "levelname", "log.level")
+_LOGGER_KEYS: Final = ("logger", "logger_name", "name", "log.logger")
+_TIME_KEYS: Final = ("timestamp", "time", "ts", "@timestamp", "asctime")
+_EXCEPTION_KEYS: Final = (
     "exception",
     "exc_info",
     "traceback",
@@ -295,21 +295,21 @@ _EXCEPTION_KEYS = (
     "error",
     "error.stack_trace",
 )
-_EXCEPTION_KEY_SET = frozenset(_EXCEPTION_KEYS)
-_TIMED_LEVELS = frozenset({"info", "warning"})  # the levels whose durations the detectors time
-_UNKEYED_LEVELS = frozenset({"info", "debug"})  # the levels of lines no detector may key
+_EXCEPTION_KEY_SET: Final = frozenset(_EXCEPTION_KEYS)
+_TIMED_LEVELS: Final = frozenset({"info", "warning"})  # the levels whose durations the detectors time
+_UNKEYED_LEVELS: Final = frozenset({"info", "debug"})  # the levels of lines no detector may key
 # A duration field and its scale to milliseconds, in the order the detectors look for them.
-DURATION_SCALES = (
+DURATION_SCALES: Final = (
     *((key, 1.0) for key in ("duration_ms", "latency_ms", "elapsed_ms", "response_time_ms", "took_ms")),
     *((key, 1000.0) for key in ("duration", "duration_s", "elapsed", "elapsed_s", "latency")),
     *((key, 0.001) for key in ("duration_us", "elapsed_us", "latency_us")),
     *((key, 0.000001) for key in ("duration_ns", "elapsed_ns", "latency_ns")),
 )
-DURATION_KEYS = frozenset(key for key, _ in DURATION_SCALES)
+DURATION_KEYS: Final = frozenset(key for key, _ in DURATION_SCALES)
 # Every unit of a duration in text starts with m or s right after its number (`12ms`, `2.5 s`): a
 # message without a digit followed by one holds no duration (`monitoring.detect.duration_ms`).
-NUMBER_AND_UNIT = re.compile(r"\d\s*[mMsS\u017f]").search  # ſ: re's case-blind `s` takes it too
-_SCALARS = frozenset({str, int, float, bool})
+NUMBER_AND_UNIT: Final = re.compile(r"\d\s*[mMsS\u017f]").search  # ſ: re's case-blind `s` takes it too
+_SCALARS: Final = frozenset({str, int, float, bool})
 
 
 def _json_dict(text: str) -> dict[str, Any] | None:
@@ -334,14 +334,14 @@ def parse_json_object(text: str) -> dict[str, Any] | None:
     return _json_dict(text)
 
 
-def _first_of(data: Mapping[str, Any], keys: tuple[str, ...], default: Any) -> Any:
+def _first_of(data: dict[str, Any], keys: tuple[str, ...], default: Any) -> Any:
     for key in keys:
         if key in data:
             return data[key]
     return default
 
 
-def _json_text(data: Mapping[str, Any]) -> tuple[str, str, datetime | None]:
+def _json_text(data: dict[str, Any]) -> tuple[str, str, datetime | None]:
     """A JSON record's message, logger and time; structlog's and python-json-logger's usual keys
     first, without a loop (every JSON line)."""
     if "message" in data:
@@ -359,16 +359,16 @@ def _json_text(data: Mapping[str, Any]) -> tuple[str, str, datetime | None]:
     )
 
 
-def _json_level(data: Mapping[str, Any], raw: RawLine) -> str:
+def _json_level(data: dict[str, Any], raw: RawLine) -> str:
     return _level(
         data["level"] if "level" in data else _first_of(data, _LEVEL_KEYS, None), raw.level or "info"
     )
 
 
-_RANK = {"debug": 0, "info": 1, "warning": 2, "error": 3, "critical": 4}
+_RANK: Final = {"debug": 0, "info": 1, "warning": 2, "error": 3, "critical": 4}
 
 
-def _from_json(data: Mapping[str, Any], raw: RawLine) -> LogEvent:
+def _from_json(data: dict[str, Any], raw: RawLine) -> LogEvent:
     message, logger, stamp = _json_text(data)
     level = _json_level(data, raw)
     # `type(v) in` rather than isinstance: a scan does this for every field of every JSON line.
@@ -389,7 +389,7 @@ def _from_json(data: Mapping[str, Any], raw: RawLine) -> LogEvent:
 
 
 def _json_request_fields(
-    data: Mapping[str, Any], fields: dict[str, Any], level: str, message: str
+    data: dict[str, Any], fields: dict[str, Any], level: str, message: str
 ) -> tuple[str, str]:
     """A record that reports a request under other keys than ours (`status_code`, `http.*`, a
     whole `url`), or whose message is an access line: its fields get our `method`, `path` and
@@ -411,8 +411,8 @@ def _json_request_fields(
     return level, message
 
 
-_JSON_STRING = r'"((?:[^"\\]|\\.)*)(?:"|$)'
-_PARTIAL_KEYS = {
+_JSON_STRING: Final = r'"((?:[^"\\]|\\.)*)(?:"|$)'
+_PARTIAL_KEYS: Final = {
     "level": re.compile(r'"(?:level|severity|levelname)"\s*:\s*' + _JSON_STRING),
     "message": re.compile(r'"(?:message|event|msg)"\s*:\s*' + _JSON_STRING),
     "logger": re.compile(r'"(?:logger|logger_name|name)"\s*:\s*' + _JSON_STRING),
@@ -423,7 +423,7 @@ _PARTIAL_KEYS = {
 }
 
 
-_CUT_EXCEPTION_TYPE = re.compile(r'"exc_type"\s*:\s*"((?:[^"\\]|\\.)+)"')
+_CUT_EXCEPTION_TYPE: Final = re.compile(r'"exc_type"\s*:\s*"((?:[^"\\]|\\.)+)"')
 
 
 def _unescape(value: str) -> str:
@@ -498,7 +498,7 @@ def _words(text: str) -> list[str]:
     return [word.strip("[](){}<>:|-*,") for word in text.split()]
 
 
-_LEVEL_WORDS = {
+_LEVEL_WORDS: Final = {
     "DEBUG": "debug",
     "INFO": "info",
     "WARNING": "warning",
@@ -511,41 +511,18 @@ _LEVEL_WORDS = {
 }
 
 
-# Datetimes of whole minutes by `YYYY-MM-DD HH:MM`, and of whole seconds by `YYYY-MM-DD HH:MM:SS`
-# (lines come in time order: few of either are live). A busy service writes many lines a second,
-# each then one dictionary lookup and one addition; a quiet one misses the second and takes the
-# minute, with the second added from a table.
-_MINUTES: dict[str, datetime] = {}
-_SECONDS: dict[str, datetime] = {}
-_SECOND_OF = {f":{s:02d}": timedelta(seconds=s) for s in range(60)}
-_FRACTION_OF = {f"{sep}{ms:03d}": timedelta(milliseconds=ms) for sep in ",." for ms in range(1000)}
+# Datetimes of whole minutes by `YYYY-MM-DD HH:MM` (lines come in time order: few are live; a
+# quiet service logs about one line a second, so whole seconds would seldom repeat).
+_MINUTES: Final[dict[str, datetime]] = {}
+_SECOND_OF: Final = {f":{s:02d}": timedelta(seconds=s) for s in range(60)}
+_FRACTION_OF: Final = {f"{sep}{ms:03d}": timedelta(milliseconds=ms) for sep in ",." for ms in range(1000)}
 
 
 def _fast_stamp(head: str, tail: str) -> datetime | None:
     """`2026-10-20 02:30:01` (or `…T02:30:01`) + `,123` / `.123456Z` / `` → datetime, no regex.
 
-    `head` is the 19 characters to the whole second, `tail` the fraction (cached by whole second
-    and minute; an addition costs a tenth of making a datetime)."""
-    whole = _SECONDS.get(head)
-    if whole is None:
-        whole = _whole_second(head)
-        if whole is None:
-            return None
-    if tail[-1:] == "Z":
-        tail = tail[:-1]
-    if not tail:
-        return whole
-    if len(tail) == 4 or (len(tail) == 7 and tail[4:] == "000"):
-        # `,123` (logging) or `.123000` (isoformat of a time in milliseconds): the common cases.
-        fraction = _FRACTION_OF.get(tail[:4])
-        if fraction is not None:
-            return whole + fraction
-    if tail[0] not in ".," or not tail[1:].isdigit():
-        return None
-    return whole + timedelta(microseconds=int(tail[1:7].ljust(6, "0")))
-
-
-def _whole_second(head: str) -> datetime | None:
+    `head` is the 19 characters to the whole second, `tail` the fraction. The minute is cached and
+    the rest added from tables (an addition costs a tenth of making a datetime)."""
     minute = _MINUTES.get(head[:16])
     if minute is None:
         minute = _whole_minute(head[:16])
@@ -554,10 +531,18 @@ def _whole_second(head: str) -> datetime | None:
     second = _SECOND_OF.get(head[16:])
     if second is None:
         return None
-    if len(_SECONDS) >= 4096:
-        _SECONDS.clear()
-    whole = _SECONDS[head] = minute + second
-    return whole
+    if tail[-1:] == "Z":
+        tail = tail[:-1]
+    if not tail:
+        return minute + second
+    if len(tail) == 4 or (len(tail) == 7 and tail[4:] == "000"):
+        # `,123` (logging) or `.123000` (isoformat of a time in milliseconds): the common cases.
+        fraction = _FRACTION_OF.get(tail[:4])
+        if fraction is not None:
+            return minute + (second + fraction)
+    if tail[0] not in ".," or not tail[1:].isdigit():
+        return None
+    return minute + second + timedelta(microseconds=int(tail[1:7].ljust(6, "0")))
 
 
 def _whole_minute(head: str) -> datetime | None:
@@ -590,7 +575,7 @@ class OkRequest(NamedTuple):
     took: float | None = None  # milliseconds, from a JSON duration field (a timed request)
     logger: str = "access"
     message: str = ""
-    source: Mapping[str, Any] | None = None  # the JSON object of the line
+    source: dict[str, Any] | None = None  # the JSON object of the line
 
     def event(self) -> LogEvent:
         """The event this line is (made on demand: most requests never need one)."""
@@ -601,7 +586,7 @@ class OkRequest(NamedTuple):
         return _request_event(self.method, self.path, self.status, self.timestamp, self.raw.number)
 
 
-_new_ok = partial(tuple.__new__, OkRequest)  # tuple.__new__ from C: OkRequest's own __new__ is Python
+_new_ok: Final = partial(tuple.__new__, OkRequest)  # tuple.__new__ from C: OkRequest's own __new__ is Python
 
 
 def _json_time_only(data: dict[str, Any], raw: RawLine) -> datetime | None:
@@ -812,7 +797,7 @@ def _from_line(text: str, raw: RawLine, header: HeaderFormat | None) -> LogEvent
     )
 
 
-_TRAILING_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|us|µs)?\s*$")
+_TRAILING_DURATION: Final = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|us|µs)?\s*$")
 
 
 def _access_event(groups: Mapping[str, str], raw: RawLine) -> LogEvent:
@@ -927,7 +912,7 @@ def parse_lines(lines: Iterable[RawLine], header: HeaderFormat | None = None) ->
 
 # A record longer than this many lines is not carried over to the next scan in full (its first
 # lines are, which keeps the message and the start of the traceback).
-MAX_CARRY_LINES = 400
+MAX_CARRY_LINES: Final = 400
 
 
 class LineFolder:

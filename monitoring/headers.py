@@ -14,14 +14,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from monitoring.header_inference import infer_header_pattern
 
 __all__ = ["COMMON_HEADERS", "INFERRED", "HeaderFormat", "HeaderFormatError", "detect_header"]
 
-_FIELD = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
+_FIELD: Final = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
 # The text of a header `detect_header` inferred (`monitoring.header_inference`): no named fields.
-INFERRED = "<Header> <Content>"
+INFERRED: Final = "<Header> <Content>"
 
 
 class HeaderFormatError(ValueError):
@@ -75,7 +76,7 @@ class HeaderFormat:
 
 # Shapes seen across services and system logs. Detection picks the one that splits most lines;
 # ties go to the earlier (more specific) entry.
-COMMON_HEADERS: tuple[str, ...] = (
+COMMON_HEADERS: Final[tuple[str, ...]] = (
     # Python logging / structlog console: 2026-10-20 02:30:01,123 ERROR app.mcp: message
     r"<Date> <Time> <Level> <Component>: <Content>",
     r"<Date> <Time> - <Level> - <Component> - <Content>",
@@ -93,7 +94,7 @@ COMMON_HEADERS: tuple[str, ...] = (
     r"<Level>:<Component>:<Content>",
 )
 
-_TOKEN_FIELDS = {
+_TOKEN_FIELDS: Final = {
     "Date": r"\d{2,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{6,8}|\d{2}-\d{2}",  # …, or logcat's month-day
     "Time": r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?|\d{6}|"
     r"[A-Z][a-z]{2} [A-Z][a-z]{2} +\d{1,2} \d{2}:\d{2}:\d{2} \d{4}",

@@ -19,37 +19,40 @@ present, and every pattern starts at a token boundary so the engine never rescan
 from __future__ import annotations
 
 import re
+from typing import Final
 
 __all__ = ["UNIT", "WILDCARD", "mask"]
 
-WILDCARD = "<*>"
+WILDCARD: Final = "<*>"
 
 # Characters that end a token for masking purposes (the token itself is replaced, not these).
-_DELIM = r"\s,;=:'\"()\[\]{}<>"
-_START = rf"(?<![^{_DELIM}])"
+_DELIM: Final = r"\s,;=:'\"()\[\]{}<>"
+_START: Final = rf"(?<![^{_DELIM}])"
 
-_DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,?\s+"
-_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
-_DATES = re.compile(
+_DAY: Final = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,?\s+"
+_MONTH: Final = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
+_DATES: Final = re.compile(
     rf"(?<![\w])(?:{_DAY})?{_MONTH}\s+\d{{1,2}},?(?:\s+\d{{4}})?\s+\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:\s+\d{{4}})?\b"
     rf"|(?<![\w])\d{{1,2}}\s+{_MONTH}\s+\d{{4}}(?:\s+\d{{1,2}}:\d{{2}}(?::\d{{2}})?)?\b"
 )
-_PATHS = re.compile(r"(?:(?<![\w./-])[a-z][a-z0-9+.-]*://|(?<![\w./-])/)[^\s,;'\"()\[\]{}<>]*")
+_PATHS: Final = re.compile(r"(?:(?<![\w./-])[a-z][a-z0-9+.-]*://|(?<![\w./-])/)[^\s,;'\"()\[\]{}<>]*")
 # A token holding a digit; a colon belongs to it only inside (`10.0.0.1:22`), not at its end (`id 7:`).
-_BODY = r"[^\s,;=:'\"()\[\]{}<>]"
-_DIGITS = re.compile(rf"{_START}[^{_DELIM}\d]*+\d(?:{_BODY}|:(?={_BODY}))*")
-_WORD_WITH_DIGIT = re.compile(r"\D*[A-Za-z]\d\D*")
+_BODY: Final = r"[^\s,;=:'\"()\[\]{}<>]"
+_DIGITS: Final = re.compile(rf"{_START}[^{_DELIM}\d]*+\d(?:{_BODY}|:(?={_BODY}))*")
+_WORD_WITH_DIGIT: Final = re.compile(r"\D*[A-Za-z]\d\D*")
 # A word and the dot leaders that join it to its number (`dcbf.........0x0`, a register dump):
 # the word tells statements apart. Other glued words (`node-3`, `blk_-42`) go with the number.
-_PREFIX = re.compile(r"\w+\.{2,}")
-_MONTH_OR_DAY = re.compile(r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)")
-_COLLAPSE = re.compile(r"(?:<\*>[: ]?)+<\*>")
+_PREFIX: Final = re.compile(r"\w+\.{2,}")
+_MONTH_OR_DAY: Final = re.compile(
+    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+)
+_COLLAPSE: Final = re.compile(r"(?:<\*>[: ]?)+<\*>")
 # The units a quantity is written in (the miner reads them too: `monitoring.templates`).
-UNIT = r"(?:[KMGTP]i?B|bytes?|B|[mun\u00b5]?s|secs?|seconds?|mins?|minutes?|hours?|h|days?)"
+UNIT: Final = r"(?:[KMGTP]i?B|bytes?|B|[mun\u00b5]?s|secs?|seconds?|mins?|minutes?|hours?|h|days?)"
 # A quantity followed by the same quantity in another unit, `1190 bytes (1.16 KB)`, `12 ms (0.012s)`:
 # one variable, written with or without the second form depending on its size (`0 bytes`), so the
 # parenthesis goes (else every unit the size happens to be shown in makes another statement).
-_ALSO_IN = re.compile(rf"(<\*> {UNIT}) \(<\*>(?: ?{UNIT})?\)")
+_ALSO_IN: Final = re.compile(rf"(<\*> {UNIT}) \(<\*>(?: ?{UNIT})?\)")
 
 
 def _digits(match: re.Match[str]) -> str:

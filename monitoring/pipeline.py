@@ -13,6 +13,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
+from typing import Final
 
 from monitoring.detect import Anomaly, Detector, DetectorState, Thresholds, route_for
 from monitoring.events import LineFolder, LogEvent, OkRequest, RawLine, parse_one_line_record, record_starts
@@ -24,8 +25,8 @@ __all__ = ["HOLD_ERROR_LINE", "Analysis", "Scanner", "analyze"]
 
 # An error line read last waits one scan for its traceback only if it is this recent: frames follow
 # their message within milliseconds, so an older line without them has none coming.
-HOLD_ERROR_LINE = timedelta(seconds=30)
-_SLICE = 10_000  # lines of an iterable (not a list) handled at a time
+HOLD_ERROR_LINE: Final = timedelta(seconds=30)
+_SLICE: Final = 10_000  # lines of an iterable (not a list) handled at a time
 
 
 @dataclass(frozen=True)

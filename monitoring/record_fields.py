@@ -18,7 +18,7 @@ this shape", never an error. Pure functions; `monitoring.events` builds the even
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -29,17 +29,17 @@ __all__ = [
     "traceback_in_message",
 ]
 
-TRACEBACK_START = "Traceback (most recent call last):"
-_CAUSE = "The above exception was the direct cause of the following exception:"
-_CONTEXT = "During handling of the above exception, another exception occurred:"
+TRACEBACK_START: Final = "Traceback (most recent call last):"
+_CAUSE: Final = "The above exception was the direct cause of the following exception:"
+_CONTEXT: Final = "During handling of the above exception, another exception occurred:"
 # The most exceptions and frames read from one structured traceback (a record is one line; these
 # keep a hostile one from becoming a huge incident text).
-_MAX_STACKS = 20
-_MAX_FRAMES = 200
+_MAX_STACKS: Final = 20
+_MAX_FRAMES: Final = 200
 
 # Where a status, a path and a method may be, in order, as dotted paths into the record: a dotted
 # key may be one flattened key (`"http.status_code": 200`) or nested objects (`"http": {...}`).
-_STATUS_AT = (
+_STATUS_AT: Final = (
     "status",
     "status_code",
     "statusCode",
@@ -49,9 +49,9 @@ _STATUS_AT = (
     "http.status",
     "response_status",
 )
-_PATH_AT = ("path", "url.path", "request_path", "http.target", "http.path", "request.path")
-_URL_AT = ("url", "http.url", "url.full", "url.original", "request.url", "uri", "request_uri")
-_METHOD_AT = (
+_PATH_AT: Final = ("path", "url.path", "request_path", "http.target", "http.path", "request.path")
+_URL_AT: Final = ("url", "http.url", "url.full", "url.original", "request.url", "uri", "request_uri")
+_METHOD_AT: Final = (
     "method",
     "http.method",
     "http.request.method",
@@ -62,7 +62,7 @@ _METHOD_AT = (
 # The top-level keys a request's status may be under (flattened or the first of nested objects): a
 # record without any of them (most lines)
 # is no request unless its message is an access line, and costs one set test to tell.
-REQUEST_HINTS = frozenset(_STATUS_AT) | frozenset(key.split(".", 1)[0] for key in _STATUS_AT)
+REQUEST_HINTS: Final = frozenset(_STATUS_AT) | frozenset(key.split(".", 1)[0] for key in _STATUS_AT)
 
 
 def _at(data: Mapping[str, Any], dotted: str) -> Any:

@@ -40,6 +40,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import islice, pairwise
+from typing import Final
 
 from monitoring.masking import UNIT, WILDCARD, mask
 
@@ -56,29 +57,29 @@ __all__ = [
 # Groups compared per line at most (the bound the property tests check). Real logs rarely hold more
 # than a handful of statements with the same token count and first word; the cap only bites on
 # adversarial input, where it keeps the cost linear in the lines instead of quadratic.
-MAX_CANDIDATES = 32
+MAX_CANDIDATES: Final = 32
 # Distinct words a position must show before it becomes a variable.
-DISTINCT_WORDS = 3
+DISTINCT_WORDS: Final = 3
 # Distinct words an upper-case position (`"GET`/`"POST`, `NEW`/`RUNNING`, `ERROR`) must show:
 # such words name methods, states and codes, a small fixed set that tells statements apart.
-SYMBOL_WORDS = 10
+SYMBOL_WORDS: Final = 10
 # Distinct runs of words a stretch of a template must show before it becomes one variable spanning
 # several words: stricter than for one word, since a few extra words are as often a different
 # statement (`for root` / `for invalid user oracle`).
-GAP_WORDS = 6
+GAP_WORDS: Final = 6
 # Distinct first tokens per token count before further ones share the wildcard bucket.
-MAX_CHILDREN = 100
+MAX_CHILDREN: Final = 100
 # Longest run of words one variable may span.
-_LONGEST_RUN = 6
+_LONGEST_RUN: Final = 6
 # Share of positions that must agree for a candidate to collect evidence from a message.
-_NEAR = 0.5
+_NEAR: Final = 0.5
 
-_SYMBOL = re.compile(r"[A-Z][A-Z0-9_]+")
-_PUNCT = "\"'()[]{}<>:,;."
-_HAS_DIGIT = re.compile(r"\d")
-_DOTTED = re.compile(r"\w\.\w").search
-_UNIT_WORD = re.compile(UNIT).fullmatch
-_ZERO_DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
+_SYMBOL: Final = re.compile(r"[A-Z][A-Z0-9_]+")
+_PUNCT: Final = "\"'()[]{}<>:,;."
+_HAS_DIGIT: Final = re.compile(r"\d")
+_DOTTED: Final = re.compile(r"\w\.\w").search
+_UNIT_WORD: Final = re.compile(UNIT).fullmatch
+_ZERO_DIGITS: Final = bytes.maketrans(b"0123456789", b"0000000000")
 
 
 def _is_unit(token: str) -> bool:

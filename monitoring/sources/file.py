@@ -14,7 +14,7 @@ import hashlib
 from functools import partial
 from itertools import count, repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from monitoring.events import RawLine, without_escapes
 from monitoring.sources.base import Batch, SourceUnavailable
@@ -22,8 +22,8 @@ from monitoring.sources.container import container_shape, unwrap
 
 __all__ = ["FileSource"]
 
-_CHUNK = 8 * 1024 * 1024
-_new_line = partial(tuple.__new__, RawLine)
+_CHUNK: Final = 8 * 1024 * 1024
+_new_line: Final = partial(tuple.__new__, RawLine)
 
 
 def _lines(chunk: bytes, limit: int) -> tuple[list[str], int]:
