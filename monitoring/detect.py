@@ -296,7 +296,7 @@ def _status(event: LogEvent) -> int:
     value = event.fields.get("status") if event.fields else None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isdecimal():  # `isdigit` takes `²`, which `int` refuses
         return int(value)
     return 0
 
@@ -484,8 +484,9 @@ class Detector:
             series.count += 1
         status = request.status
         settled = self._settled
-        if (route, status) not in settled and self._note_status(route, status) and len(settled) < self.max_keys:
-            settled.add((route, status))
+        if (route, status) not in settled and self._note_status(route, status):
+            if len(settled) < self.max_keys:
+                settled.add((route, status))
         took = request.took
         if took is not None and took > 0:
             self._duration(("slow", request.logger, route), request, route, took, at)
