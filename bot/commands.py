@@ -217,7 +217,7 @@ def _option(tokens: list[str]) -> tuple[int | None, list[str], str | None]:
             if index + 1 >= len(tokens):
                 return None, tokens, "`option` needs a number, e.g. `option 2`"
             number = _clean_token(tokens[index + 1]).lstrip("#")
-            if not number.isdigit() or not 1 <= int(number) <= 99:
+            if not number.isdecimal() or not 1 <= int(number) <= 99:
                 return None, tokens, f"`option` needs a number from 1, got {tokens[index + 1]!r}"
             option = int(number)
             index += 2

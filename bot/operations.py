@@ -590,7 +590,7 @@ class Operations:
     def _incident(self, session: Session, target: str) -> Incident | None:
         if target.startswith("fix_"):
             return incident_of(session, target)
-        return session.get(Incident, int(target)) if target.isdigit() else None
+        return session.get(Incident, int(target)) if target.isdecimal() else None
 
     def _submit(
         self, what: str, work: Callable[[], None], *, fix_id: str | None, origin: Origin | None = None

@@ -746,7 +746,7 @@ def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
 
 def _port(env: Mapping[str, str]) -> int:
     raw = env.get("PORT", "8080")
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
+    if not raw.isdecimal() or not 0 < int(raw) < 65536:
         raise ConfigError(f"PORT (environment): expected a TCP port number, got {raw!r}. Example: PORT=8080")
     return int(raw)
 

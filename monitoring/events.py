@@ -540,7 +540,7 @@ def _fast_stamp(head: str, tail: str) -> datetime | None:
         fraction = _FRACTION_OF.get(tail[:4])
         if fraction is not None:
             return minute + (second + fraction)
-    if tail[0] not in ".," or not tail[1:].isdigit():
+    if tail[0] not in ".," or not tail[1:].isdecimal():  # `isdigit` takes `²`: `int` refuses it
         return None
     return minute + second + timedelta(microseconds=int(tail[1:7].ljust(6, "0")))
 

@@ -82,7 +82,7 @@ def _at(data: Mapping[str, Any], dotted: str) -> Any:
 def _status(value: Any) -> int | None:
     if type(value) is int and 100 <= value <= 599:
         return value
-    if type(value) is str and len(value) == 3 and value.isdigit() and value[0] in "12345":
+    if type(value) is str and len(value) == 3 and value.isdecimal() and value[0] in "12345":
         return int(value)
     return None
 
@@ -126,7 +126,8 @@ def access_request(body: str) -> tuple[str, str, int] | None:
     request, sep, tail = rest.partition('" ')
     pieces = request.split(" ", 2)
     status = tail[:3]
-    if not sep or len(pieces) < 2 or not status.isdigit() or not pieces[0].isupper():
+    # `isdecimal`, not `isdigit`: that takes `²`, which `int` refuses (hostile text must not raise).
+    if not sep or len(pieces) < 2 or not status.isdecimal() or not pieces[0].isupper():
         return None
     return pieces[0], pieces[1], int(status)
 

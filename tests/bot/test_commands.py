@@ -74,6 +74,7 @@ def test_known_commands(text: str, expected: object) -> None:
         ("implement fix_2026", "'fix_2026' is not a fix id"),
         (f"implement {FIX} option", "`option` needs a number"),
         (f"implement {FIX} option two", "`option` needs a number from 1"),
+        (f"implement {FIX} option \u00b2", "`option` needs a number from 1"),  # a digit `int` refuses
         (f"show {FIX} extra words", "unexpected words after the fix id"),
         ("snooze fix_20261020_023300 soon", "I need a duration"),
         ("scan a b", "`scan` takes at most one service name"),

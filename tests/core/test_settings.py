@@ -118,6 +118,7 @@ def test_missing_config_file_from_agent_config(tmp_path: Path) -> None:
         ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xoxb-2"}, "SLACK_APP_TOKEN"),
         ({"DATABASE_URL": "mysql://u:p@h/db"}, "DATABASE_URL"),
         ({"PORT": "http"}, "PORT"),
+        ({"PORT": "80\u00b2"}, "PORT"),  # a digit to `str.isdigit`, not to `int`
     ],
 )
 def test_each_invalid_environment_variable_is_named(environ: dict[str, str], variable: str) -> None:

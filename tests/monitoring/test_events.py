@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.settings import DetectorThresholds as Thresholds
+from monitoring.detect import DetectorState
 from monitoring.events import BOT_LOG_MARKER, RawLine, parse_lines, parse_timestamp
 
 
@@ -176,6 +178,37 @@ def test_parse_timestamp_never_hangs_or_raises(value: object) -> None:
     """Any number (inf and nan included: a hostile span's `start_time`) or text gives a time or None."""
     stamp = parse_timestamp(value)
     assert stamp is None or stamp.tzinfo is not None
+
+
+# Characters `str.isdigit` takes and `int` refuses (superscripts, a circled digit, a fraction),
+# beside digits `int` reads (ASCII, Arabic-Indic, Devanagari).
+_ODD_DIGITS = st.text(
+    alphabet=st.sampled_from("0123456789\u00b2\u00b3\u00b9\u2074\u2460\u00bd\u0663\u0966"),
+    min_size=1,
+    max_size=7,
+)
+_HOSTILE_SHAPES = [
+    "2026-10-20 02:30:01,{} ERROR app.x: charge failed",
+    '{{"event": "charge failed", "level": "error", "timestamp": "2026-10-20T02:30:01.{}Z"}}',
+    'INFO:     10.0.0.1:5000 - "GET /api/orders HTTP/1.1" {} OK',
+    '{{"event": "request finished", "level": "info", "method": "GET", "path": "/a", "status": "{}"}}',
+    '{{"event": "request finished", "level": "warning", "path": "/a", "status": "{}", "took_ms": 5}}',
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(_HOSTILE_SHAPES), _ODD_DIGITS)
+def test_digits_int_cannot_read_never_stop_a_scan(shape: str, digits: str) -> None:
+    """A time's fraction or a status code written with `²` (a digit to `str.isdigit`, not to `int`)
+    is hostile text: the line is still read, one event, and the scan goes on (it raised
+    `ValueError` out of the scan)."""
+    from monitoring.pipeline import analyze
+
+    line = shape.format(digits)
+    assert len(_parse(line)) == 1
+    lines = [RawLine(line, 1), RawLine("2026-10-20 02:30:09,000 INFO app.x: next", 2)]
+    analysis = analyze(lines, Thresholds(), DetectorState(), now=datetime(2026, 10, 21, tzinfo=UTC))
+    assert analysis.events == 2
 
 
 @given(
