@@ -484,9 +484,9 @@ class Detector:
             series.count += 1
         status = request.status
         settled = self._settled
-        if (route, status) not in settled and self._note_status(route, status):
-            if len(settled) < self.max_keys:
-                settled.add((route, status))
+        known = (route, status) in settled
+        if not known and self._note_status(route, status) and len(settled) < self.max_keys:
+            settled.add((route, status))
         took = request.took
         if took is not None and took > 0:
             self._duration(("slow", request.logger, route), request, route, took, at)
