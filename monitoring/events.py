@@ -210,11 +210,26 @@ def parse_timestamp(value: object) -> datetime | None:
             return _epoch(float(value))
         if not isinstance(value, str):
             return None
+    if value[-1:] == "Z" and len(value) >= 20 and value[10] == "T" and value[13] == ":" and value[16] == ":":
+        # `2026-10-20T02:30:01.123456Z` (structlog, most JSON loggers), the standard library's parser
+        # in C; the shape is checked first: it also reads week dates and basic times, which the
+        # pattern below does not (hostile text reads the same either way).
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is UTC and value[4] == "-" and value[7] == "-":
+            return parsed
     if len(value) >= 19 and (value[10] == "T" or value[10] == " "):
-        # `2026-10-20T02:30:01.123456Z` (structlog, most JSON loggers): no regex, minutes cached.
+        # `2026-10-20 02:30:01,123`: no regex, minutes cached.
         fast = _fast_stamp(value[:19], value[19:])
         if fast is not None:
             return fast
+    return _pattern_stamp(value)
+
+
+def _pattern_stamp(value: str) -> datetime | None:
+    """The general reading of an ISO time anywhere in `value` (the shortcuts above give the same)."""
     match = _ISO.search(value)
     if not match:
         return None

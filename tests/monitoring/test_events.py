@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -171,6 +172,46 @@ def test_a_megabyte_line_is_cut_not_fatal() -> None:
     [event] = _parse("ERROR:app:" + "x" * 1_000_000)
     assert event.level == "error"
     assert len(event.message) < 20_000
+
+
+def _fill(template: str) -> Callable[[tuple[object, ...]], str]:
+    return lambda parts: template.format(*parts)
+
+
+def _two(low: int, high: int) -> st.SearchStrategy[str]:
+    """Two digits, nearly always in range, now and then not (hour 24, month 13, second 60)."""
+    return st.one_of(st.integers(low, high), st.integers(0, 99)).map("{:02d}".format)
+
+
+_DATES = st.one_of(
+    st.tuples(_two(1, 12), _two(1, 28)).map(_fill("-{}-{}")),  # 2026-10-20
+    st.tuples(_two(1, 53), st.integers(1, 7)).map(_fill("-W{}-{}")),  # a week date, 2026-W43-2
+    st.tuples(_two(1, 12), _two(1, 28)).map(_fill("{}{}")),  # basic, 20261020
+)
+_CLOCKS = st.one_of(
+    st.tuples(_two(0, 23), _two(0, 59), _two(0, 59)).map(_fill("{}:{}:{}")),  # 02:30:01
+    st.tuples(_two(0, 23), _two(0, 59), _two(0, 59)).map(_fill("{}{}{}")),  # basic, 023001
+    st.tuples(_two(0, 23), _two(0, 59)).map(_fill("{}:{}")),  # no seconds
+)
+_TAILS = st.one_of(
+    st.sampled_from(["", ".5", ",123", ".123456", ".1234567", "+02:00", "-0130", ".5+00:00", " "]),
+    st.text(alphabet="0123456789.,:+-Z \u00b2\u0663", max_size=12),
+)
+
+
+@settings(max_examples=600)
+@given(st.integers(1, 9999).map("{:04d}".format), _DATES, st.sampled_from("T "), _CLOCKS, _TAILS)
+def test_time_shortcuts_read_what_the_pattern_reads(
+    year: str, date: str, sep: str, clock: str, tail: str
+) -> None:
+    """The shortcuts in front of the ISO pattern (the standard library's parser for `…Z` times, the
+    cached split) give what the pattern gives, or both nothing, for times valid or not: week dates,
+    basic forms, out-of-range fields, odd fractions and zones."""
+    from monitoring.events import _pattern_stamp
+
+    value = year + date + sep + clock + tail
+    assert parse_timestamp(value) == _pattern_stamp(value)
+    assert parse_timestamp(value + "Z") == _pattern_stamp(value + "Z")
 
 
 @given(st.one_of(st.floats(), st.integers(), st.text(max_size=40)))
