@@ -349,49 +349,72 @@ def parse_json_object(text: str) -> dict[str, Any] | None:
     return _json_dict(text)
 
 
-def _first_of(data: dict[str, Any], keys: tuple[str, ...], default: Any) -> Any:
-    for key in keys:
-        if key in data:
-            return data[key]
-    return default
+class _JsonKeys:
+    """What a JSON record's keys say, whatever their values: which key holds its message, logger,
+    time and level (the first present, in the order of `_MESSAGE_KEYS` …), its duration keys, and
+    whether it has request, exception or limit keys. Worked out once per shape of record (a logger
+    writes the same keys in the same order), not for every line."""
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        present = frozenset(keys)
+        self.message = _first_present(present, _MESSAGE_KEYS)
+        self.logger = _first_present(present, _LOGGER_KEYS)
+        self.time = _first_present(present, _TIME_KEYS)
+        self.level = _first_present(present, _LEVEL_KEYS)
+        self.nested_log = "log" in present  # Elastic Common Schema nests the logger there
+        self.request = not REQUEST_HINTS.isdisjoint(present)
+        self.exception = not _EXCEPTION_KEY_SET.isdisjoint(present)
+        self.limit = "limit_ms" in present
+        self.durations = tuple((key, scale) for key, scale in DURATION_SCALES if key in present)
 
 
-def _json_text(data: dict[str, Any]) -> tuple[str, str, datetime | None]:
-    """A JSON record's message, logger and time; structlog's and python-json-logger's usual keys
-    first, without a loop (every JSON line)."""
-    if "message" in data:
-        message = data["message"]
-    else:
-        message = data["event"] if "event" in data else _first_of(data, _MESSAGE_KEYS, "")
-    logger = data["logger"] if "logger" in data else _first_of(data, _LOGGER_KEYS, "")
-    if logger == "" and type(nested := data.get("log")) is dict:
+def _first_present(present: frozenset[str], keys: tuple[str, ...]) -> str | None:
+    return next((key for key in keys if key in present), None)
+
+
+_SHAPES: Final[dict[tuple[str, ...], _JsonKeys]] = {}
+
+
+def _keys_of(data: dict[str, Any]) -> _JsonKeys:
+    shape = tuple(data)
+    keys = _SHAPES.get(shape)
+    if keys is None:
+        if len(_SHAPES) >= 256:
+            _SHAPES.clear()  # a source of ever-new keys (hostile, or one key per user) stays bounded
+        keys = _SHAPES[shape] = _JsonKeys(shape)
+    return keys
+
+
+def _json_text(data: dict[str, Any], keys: _JsonKeys) -> tuple[str, str, datetime | None]:
+    """A JSON record's message, logger and time."""
+    message = data[keys.message] if keys.message is not None else ""
+    logger = data[keys.logger] if keys.logger is not None else ""
+    if logger == "" and keys.nested_log and type(nested := data.get("log")) is dict:
         logger = nested.get("logger", "")  # Elastic Common Schema nests it: `"log": {"logger": …}`
-    stamp = data["timestamp"] if "timestamp" in data else _first_of(data, _TIME_KEYS, None)
     return (
         message if type(message) is str else _message_text(message),
         logger if type(logger) is str else str(logger),
-        parse_timestamp(stamp),
+        parse_timestamp(data[keys.time] if keys.time is not None else None),
     )
 
 
-def _json_level(data: dict[str, Any], raw: RawLine) -> str:
-    return _level(
-        data["level"] if "level" in data else _first_of(data, _LEVEL_KEYS, None), raw.level or "info"
-    )
+def _json_level(data: dict[str, Any], keys: _JsonKeys, raw: RawLine) -> str:
+    return _level(data[keys.level] if keys.level is not None else None, raw.level or "info")
 
 
 _RANK: Final = {"debug": 0, "info": 1, "warning": 2, "error": 3, "critical": 4}
 
 
-def _from_json(data: dict[str, Any], raw: RawLine) -> LogEvent:
-    message, logger, stamp = _json_text(data)
-    level = _json_level(data, raw)
+def _from_json(data: dict[str, Any], raw: RawLine, keys: _JsonKeys | None = None) -> LogEvent:
+    keys = keys or _keys_of(data)
+    message, logger, stamp = _json_text(data, keys)
+    level = _json_level(data, keys, raw)
     # `type(v) in` rather than isinstance: a scan does this for every field of every JSON line.
     fields = {k: v for k, v in data.items() if type(v) in _SCALARS}
-    if not REQUEST_HINTS.isdisjoint(data) or ' - "' in message:
+    if keys.request or ' - "' in message:
         level, message = _json_request_fields(data, fields, level, message)
     event = LogEvent(message, level, logger, stamp or raw.timestamp, raw.number, fields=fields)
-    if not _EXCEPTION_KEY_SET.isdisjoint(data):
+    if keys.exception:
         for key in _EXCEPTION_KEYS:
             lines = exception_lines(data.get(key))
             if lines:
@@ -604,24 +627,40 @@ class OkRequest(NamedTuple):
 _new_ok: Final = partial(tuple.__new__, OkRequest)  # tuple.__new__ from C: OkRequest's own __new__ is Python
 
 
-def _json_time_only(data: dict[str, Any], raw: RawLine) -> datetime | None:
+def _json_record(
+    data: dict[str, Any], raw: RawLine, last: datetime | None
+) -> LogEvent | OkRequest | datetime:
+    """A JSON line as `parse_one_line_record` gives it: a successful request, a time, or an event."""
+    keys = _keys_of(data)
+    return (
+        _ok_json_request(data, keys, raw, last)
+        or _json_time_only(data, keys, raw)
+        or _from_json(data, raw, keys)
+    )
+
+
+def _json_time_only(data: dict[str, Any], keys: _JsonKeys, raw: RawLine) -> datetime | None:
     """The time of a JSON line no detector keys, as `Detector.reads_template` would judge its event
     (a debug line, or an info line reporting no duration: no duration field, no digit followed by a
     unit in its message), when it is no request and carries no traceback; else None."""
-    level = _json_level(data, raw)
-    if level not in _UNKEYED_LEVELS or not REQUEST_HINTS.isdisjoint(data):
+    if keys.request or keys.exception or keys.durations:
         return None
-    if not (_EXCEPTION_KEY_SET.isdisjoint(data) and DURATION_KEYS.isdisjoint(data)):
+    level = _json_level(data, keys, raw)
+    if level not in _UNKEYED_LEVELS:
         return None
-    message, _, stamp = _json_text(data)
+    message, _, stamp = _json_text(data, keys)
     if "\n" in message or ' - "' in message or (level == "info" and NUMBER_AND_UNIT(message)):
         return None
     return stamp or raw.timestamp
 
 
-def _ok_json_request(data: dict[str, Any], raw: RawLine, last: datetime | None) -> OkRequest | None:
+def _ok_json_request(
+    data: dict[str, Any], keys: _JsonKeys, raw: RawLine, last: datetime | None
+) -> OkRequest | None:
     """A JSON line that is a successful request and nothing more (no exception, no own limit), as
     `_from_json` + the detectors would read it; else None (the line becomes an event)."""
+    if not keys.request or keys.limit or keys.exception:
+        return None
     status = data.get("status")
     path = data.get("path")
     method = data.get("method")
@@ -634,26 +673,21 @@ def _ok_json_request(data: dict[str, Any], raw: RawLine, last: datetime | None) 
         and method
     ):
         pass  # our own fields, read as `request_of` would read them
-    elif REQUEST_HINTS.isdisjoint(data):
-        return None
     else:
         request = request_of(data)  # a request under other keys (`status_code`, `http.*`, `url`)
         if request is None or request[2] >= 400:
             return None
         method, path, status = request
-    if "limit_ms" in data or not _EXCEPTION_KEY_SET.isdisjoint(data):
-        return None
-    level = _json_level(data, raw)
+    level = _json_level(data, keys, raw)
     if level not in _TIMED_LEVELS:
         return None  # an error (its own detector), or a debug line (never timed): an event
     took = None
-    if not DURATION_KEYS.isdisjoint(data):
-        for key, scale in DURATION_SCALES:
-            value = data.get(key)
-            if type(value) is int or type(value) is float:
-                took = value * scale
-                break
-    message, logger, stamp = _json_text(data)
+    for key, scale in keys.durations:
+        value = data[key]
+        if type(value) is int or type(value) is float:
+            took = value * scale
+            break
+    message, logger, stamp = _json_text(data, keys)
     return _new_ok(
         (
             method,
@@ -693,7 +727,7 @@ def parse_one_line_record(
         data = _json_dict(text)
         if data is None:
             return _structured(text, raw, None)  # a line cut mid-JSON, or not JSON after all
-        return _ok_json_request(data, raw, last) or _json_time_only(data, raw) or _from_json(data, raw)
+        return _json_record(data, raw, last)
     return _fast_line(text, raw, ok_requests=True, last=last)
 
 

@@ -278,3 +278,59 @@ def test_iso_times_fast_and_by_pattern_agree(when: datetime, sep: str, form: str
     expected = when.replace(tzinfo=UTC) if "%f" in form else when.replace(microsecond=0, tzinfo=UTC)
     assert expected == parse_timestamp(text)
     assert expected - timedelta(hours=2) == parse_timestamp(text.rstrip("Z") + "+02:00")
+
+
+_RECORD_KEYS = st.sampled_from(
+    [
+        "message",
+        "event",
+        "msg",
+        "log",
+        "logger",
+        "name",
+        "level",
+        "severity",
+        "timestamp",
+        "time",
+        "status",
+        "status_code",
+        "path",
+        "url",
+        "method",
+        "duration_ms",
+        "took_ms",
+        "exc_info",
+        "limit_ms",
+        "client",
+        "user",
+    ]
+)
+_RECORD_VALUES = st.one_of(
+    st.sampled_from(["info", "warning", "error", "debug", "GET", "/api/a/1", "2026-10-20T02:30:01.5Z"]),
+    st.sampled_from(["took 5ms", "app.x", "Traceback (most recent call last):\nKeyError: 'k'"]),
+    st.integers(0, 600),
+    st.floats(0, 5000),
+    st.none(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_RECORD_KEYS, _RECORD_VALUES, max_size=9), st.randoms(use_true_random=False))
+def test_a_json_records_key_order_never_changes_what_it_reads(record: dict[str, object], rng: object) -> None:
+    """What a JSON line reads depends on its keys, not on their order; the reading of a shape of
+    keys is kept for the next line of that shape, so two shapes must never share one."""
+    from monitoring.events import LogEvent, OkRequest, parse_one_line_record
+
+    def read(items: list[tuple[str, object]]) -> object:
+        text = json.dumps(dict(items))
+        found = parse_one_line_record(text, RawLine(text, 1), None)
+        if isinstance(found, OkRequest):
+            return ("request", *found[:4], *found[5:8])
+        if isinstance(found, LogEvent):
+            return ("event", found.message, found.level, found.logger, found.timestamp, found.traceback)
+        return found
+
+    items = list(record.items())
+    first = read(items)
+    rng.shuffle(items)  # type: ignore[attr-defined]
+    assert read(items) == first
