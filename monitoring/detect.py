@@ -207,6 +207,7 @@ _DURATION: Final = re.compile("(?i)" + _DURATION_TEXT)
 # match is found in half the time in the lowercased text (ASCII letters only change case; the
 # non-ASCII letters a case-blind pattern also takes, `ſ` for `s` and `K` for `k`, are not ASCII).
 _DURATION_LOWER: Final = re.compile(_DURATION_TEXT)
+_RUN_BEFORE: Final = re.compile(r"[\s=:(\d.]*").match  # read backwards from a number
 _UNIT_MS: Final = {"ms": 1.0, "msec": 1.0, "s": 1000.0, "sec": 1000.0, "m": 60000.0, "min": 60000.0}
 _UNIT_ALIASES: Final = {
     "seconds": "s",
@@ -231,9 +232,19 @@ def duration_ms(event: LogEvent) -> float | None:
     message = event.message
     # Every unit starts with m or s right after the number: most lines with digits have none, and
     # this scan costs a fraction of the full pattern's (case-blind, with word boundaries).
-    if not NUMBER_AND_UNIT(message):
+    first = NUMBER_AND_UNIT(message)
+    if first is None:
         return None
-    match = _DURATION_LOWER.search(message.lower()) if message.isascii() else _DURATION.search(message)
+    # Every match of the pattern covers the first digit followed by a unit, or starts after it; one
+    # that covers it starts with its keyword (at most 8 letters) right before the run of spaces,
+    # `=:(`, digits and dots that leads to that digit. The search starts there, not at the start.
+    at = first.start()
+    run = _RUN_BEFORE(message[at - 1 :: -1]) if at else None
+    start = max(0, at - run.end() - 8) if run else 0
+    if message.isascii():
+        match = _DURATION_LOWER.search(message.lower(), start)
+    else:
+        match = _DURATION.search(message, start)
     return _milliseconds(match) if match else None
 
 

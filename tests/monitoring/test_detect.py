@@ -110,6 +110,8 @@ _DURATION_WORDS = st.sampled_from(
     [
         "took",
         "TOOK",
+        "duration",
+        "Duration ",
         "in",
         "after",
         "elapsed",
@@ -145,6 +147,10 @@ _DURATION_WORDS = st.sampled_from(
 
 @given(st.one_of(st.text(), st.lists(_DURATION_WORDS, max_size=12).map("".join)))
 @example("took 2\u017f")
+@example("duration 5ms")  # the longest keyword, right before the number
+@example("took 123456789.5ms")  # a long number before the unit
+@example("latency =    (5ms")  # separators and a bracket between keyword and number
+@example("took 5 then slow = ( 12.5MS")  # the first number-and-unit's keyword is not the first
 @example("in 45 \tMilliseconds")
 @example("within 5ms")
 @example("took((5ms")
