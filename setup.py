@@ -2,7 +2,8 @@
 
 A scan's time goes to Python's per-line steps spread over parsing, detection and mining, not to one
 hot spot; mypyc compiles these modules from their own type-annotated source (no second copy of the
-logic in another language) and makes a whole scan about twice as fast (README, "Performance").
+logic in another language) and makes a whole scan about twice as fast (README, "Architecture";
+docs/monitoring.md, "Benchmark: the whole scan").
 
 `AGENT_PURE_PYTHON=1 pip install …` builds without compiling (no C compiler needed; slower scans).
 The SHA-256 of every compiled source is written to `monitoring/native_build.json`: a compiled
