@@ -405,10 +405,16 @@ def _json_level(data: dict[str, Any], keys: _JsonKeys, raw: RawLine) -> str:
 _RANK: Final = {"debug": 0, "info": 1, "warning": 2, "error": 3, "critical": 4}
 
 
-def _from_json(data: dict[str, Any], raw: RawLine, keys: _JsonKeys | None = None) -> LogEvent:
-    keys = keys or _keys_of(data)
-    message, logger, stamp = _json_text(data, keys)
-    level = _json_level(data, keys, raw)
+def _from_json(data: dict[str, Any], raw: RawLine) -> LogEvent:
+    keys = _keys_of(data)
+    return _json_event(data, raw, keys, _json_level(data, keys, raw), _json_text(data, keys))
+
+
+def _json_event(
+    data: dict[str, Any], raw: RawLine, keys: _JsonKeys, level: str, text: tuple[str, str, datetime | None]
+) -> LogEvent:
+    """The event of a JSON record whose level and text (`_json_text`) are read already."""
+    message, logger, stamp = text
     # `type(v) in` rather than isinstance: a scan does this for every field of every JSON line.
     fields = {k: v for k, v in data.items() if type(v) in _SCALARS}
     if keys.request or ' - "' in message:
@@ -630,28 +636,26 @@ _new_ok: Final = partial(tuple.__new__, OkRequest)  # tuple.__new__ from C: OkRe
 def _json_record(
     data: dict[str, Any], raw: RawLine, last: datetime | None
 ) -> LogEvent | OkRequest | datetime:
-    """A JSON line as `parse_one_line_record` gives it: a successful request, a time, or an event."""
+    """A JSON line as `parse_one_line_record` gives it: a successful request, a time, or an event.
+    Its level and text are read once, for the time or the event."""
     keys = _keys_of(data)
-    return (
-        _ok_json_request(data, keys, raw, last)
-        or _json_time_only(data, keys, raw)
-        or _from_json(data, raw, keys)
-    )
-
-
-def _json_time_only(data: dict[str, Any], keys: _JsonKeys, raw: RawLine) -> datetime | None:
-    """The time of a JSON line no detector keys, as `Detector.reads_template` would judge its event
-    (a debug line, or an info line reporting no duration: no duration field, no digit followed by a
-    unit in its message), when it is no request and carries no traceback; else None."""
-    if keys.request or keys.exception or keys.durations:
-        return None
+    request = _ok_json_request(data, keys, raw, last)
+    if request is not None:
+        return request
     level = _json_level(data, keys, raw)
-    if level not in _UNKEYED_LEVELS:
-        return None
-    message, _, stamp = _json_text(data, keys)
-    if "\n" in message or ' - "' in message or (level == "info" and NUMBER_AND_UNIT(message)):
-        return None
-    return stamp or raw.timestamp
+    text = _json_text(data, keys)
+    if _unkeyed(keys, level, text[0]) and (stamp := text[2] or raw.timestamp) is not None:
+        return stamp
+    return _json_event(data, raw, keys, level, text)
+
+
+def _unkeyed(keys: _JsonKeys, level: str, message: str) -> bool:
+    """Whether no detector keys a JSON line, as `Detector.reads_template` would judge its event (a
+    debug line, or an info line reporting no duration: no duration field, no digit followed by a
+    unit in its message) and it is no request and carries no traceback: its time is all it is."""
+    if keys.request or keys.exception or keys.durations or level not in _UNKEYED_LEVELS:
+        return False
+    return not ("\n" in message or ' - "' in message or (level == "info" and NUMBER_AND_UNIT(message)))
 
 
 def _ok_json_request(
